@@ -1,0 +1,1 @@
+"""asrk2.features"""
