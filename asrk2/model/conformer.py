@@ -1,0 +1,268 @@
+"""Conformer encoder (https://arxiv.org/abs/2005.08100), relative-position attention.
+
+Each block is macaron-style: ½ feed-forward, self-attention, convolution,
+½ feed-forward, each pre-normed with a residual connection, then a LayerNorm.
+The convolution module normalises with LayerNorm rather than BatchNorm, so a
+frame's output never depends on other utterances in the batch or on padding,
+and chunk-wise streaming can later reproduce the offline output exactly.
+"""
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import torch
+from torch import nn
+
+from asrk2.model.attention import (
+    RelPositionalEncoding,
+    RelPositionMultiheadAttention,
+    chunk_attention_mask,
+    make_pad_mask,
+)
+from asrk2.model.subsampling import (
+    SUBSAMPLING_FACTOR,
+    Conv2dSubsampling,
+    subsampled_lengths,
+)
+
+__all__ = [
+    "ConformerConfig",
+    "Conformer",
+    "ConformerLayer",
+    "ConvolutionModule",
+    "FeedForward",
+]
+
+
+@dataclass
+class ConformerConfig:
+    """Conformer encoder hyper-parameters; defaults give a ~4.7 M-parameter demo model.
+
+    Attributes:
+      num_features: input feature dimension, e.g. 80 fbank bins.
+      d_model: attention dimension, also the encoder output dimension.
+      num_heads: attention heads; must divide ``d_model``.
+      ffn_dim: hidden size of the feed-forward modules.
+      num_layers: number of conformer blocks.
+      conv_kernel_size: depthwise convolution kernel; odd when not causal.
+      dropout: dropout everywhere (inputs, attention weights, residual branches).
+      causal: left-only depthwise convolution, so that with chunked attention
+        no output frame depends on frames of a later chunk.
+      left_context_frames: with chunked attention, how many frames before the
+        current chunk stay visible (after subsampling); < 0 for all of them.
+    """
+
+    num_features: int = 80
+    d_model: int = 144
+    num_heads: int = 4
+    ffn_dim: int = 576
+    num_layers: int = 8
+    conv_kernel_size: int = 31
+    dropout: float = 0.1
+    causal: bool = False
+    left_context_frames: int = -1
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.num_heads or self.d_model % 2:
+            raise ValueError(
+                f"d_model ({self.d_model}) must be even and divisible by "
+                f"num_heads ({self.num_heads})"
+            )
+        if not self.causal and self.conv_kernel_size % 2 == 0:
+            raise ValueError(
+                f"conv_kernel_size must be odd, got {self.conv_kernel_size}"
+            )
+        sizes = (
+            self.num_features,
+            self.ffn_dim,
+            self.num_layers,
+            self.conv_kernel_size,
+        )
+        if min(sizes) < 1:
+            raise ValueError(f"sizes must be positive: {self}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+class FeedForward(nn.Module):
+    """Linear -> Swish -> dropout -> Linear, applied per frame.
+
+    Args:
+      d_model: input/output dimension.
+      hidden: hidden dimension.
+      dropout: dropout after the activation.
+    """
+
+    def __init__(self, d_model: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(d_model, hidden),
+            nn.SiLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, d_model),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Maps (N, T, d_model) to (N, T, d_model)."""
+        return self.net(x)
+
+
+class ConvolutionModule(nn.Module):
+    """Pointwise conv + GLU, depthwise conv, LayerNorm, Swish, pointwise conv.
+
+    Args:
+      d_model: channels.
+      kernel_size: depthwise kernel size.
+      causal: pad only on the left, so frame t sees frames ``t-K+1 .. t``.
+    """
+
+    def __init__(self, d_model: int, kernel_size: int, causal: bool) -> None:
+        super().__init__()
+        self.left_pad = kernel_size - 1 if causal else (kernel_size - 1) // 2
+        self.right_pad = 0 if causal else (kernel_size - 1) // 2
+        self.pointwise1 = nn.Conv1d(d_model, 2 * d_model, kernel_size=1)
+        self.depthwise = nn.Conv1d(d_model, d_model, kernel_size, groups=d_model)
+        self.norm = nn.LayerNorm(d_model)
+        self.activation = nn.SiLU()
+        self.pointwise2 = nn.Conv1d(d_model, d_model, kernel_size=1)
+
+    def forward(
+        self, x: torch.Tensor, pad_mask: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """Applies the module to a padded batch.
+
+        Args:
+          x: shape (N, T, d_model).
+          pad_mask: bool (N, T), True on padding frames.
+        Returns:
+          Shape (N, T, d_model).
+        """
+        x = nn.functional.glu(self.pointwise1(x.transpose(1, 2)), dim=1)  # (N, C, T)
+        if pad_mask is not None:
+            # Padding must look like the zero padding of a lone utterance, so the
+            # depthwise conv gives the same output whatever batch it is in.
+            x = x.masked_fill(pad_mask.unsqueeze(1), 0.0)
+        x = nn.functional.pad(x, (self.left_pad, self.right_pad))
+        x = self.depthwise(x)
+        x = self.activation(self.norm(x.transpose(1, 2)))  # (N, T, C)
+        return self.pointwise2(x.transpose(1, 2)).transpose(1, 2)
+
+
+class ConformerLayer(nn.Module):
+    """One macaron conformer block.
+
+    Args:
+      config: encoder hyper-parameters.
+    """
+
+    def __init__(self, config: ConformerConfig) -> None:
+        super().__init__()
+        d = config.d_model
+        self.ff_macaron = FeedForward(d, config.ffn_dim, config.dropout)
+        self.self_attn = RelPositionMultiheadAttention(
+            d, config.num_heads, config.dropout
+        )
+        self.conv = ConvolutionModule(d, config.conv_kernel_size, config.causal)
+        self.ff = FeedForward(d, config.ffn_dim, config.dropout)
+        self.norm_ff_macaron = nn.LayerNorm(d)
+        self.norm_mha = nn.LayerNorm(d)
+        self.norm_conv = nn.LayerNorm(d)
+        self.norm_ff = nn.LayerNorm(d)
+        self.norm_final = nn.LayerNorm(d)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        pos_emb: torch.Tensor,
+        attn_mask: Optional[torch.Tensor],
+        pad_mask: Optional[torch.Tensor],
+    ) -> torch.Tensor:
+        """Applies the block.
+
+        Args:
+          x: shape (N, T, d_model).
+          pos_emb: relative position encodings, (1, 2T - 1, d_model).
+          attn_mask: bool, broadcastable to (N, T, T); True blocks attention.
+          pad_mask: bool (N, T), True on padding frames.
+        Returns:
+          Shape (N, T, d_model).
+        """
+        x = x + 0.5 * self.dropout(self.ff_macaron(self.norm_ff_macaron(x)))
+        x = x + self.dropout(self.self_attn(self.norm_mha(x), pos_emb, attn_mask))
+        x = x + self.dropout(self.conv(self.norm_conv(x), pad_mask))
+        x = x + 0.5 * self.dropout(self.ff(self.norm_ff(x)))
+        return self.norm_final(x)
+
+
+class Conformer(nn.Module):
+    """Conv2d subsampling (x4) followed by conformer blocks.
+
+    Args:
+      config: encoder hyper-parameters.
+    """
+
+    subsampling_factor: int = SUBSAMPLING_FACTOR
+
+    def __init__(self, config: ConformerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed = Conv2dSubsampling(config.num_features, config.d_model)
+        self.pos_enc = RelPositionalEncoding(config.d_model, config.dropout)
+        self.layers = nn.ModuleList(
+            ConformerLayer(config) for _ in range(config.num_layers)
+        )
+
+    @property
+    def output_dim(self) -> int:
+        """Dimension of each output frame (``d_model``)."""
+        return self.config.d_model
+
+    @staticmethod
+    def subsampled_lengths(lens: torch.Tensor) -> torch.Tensor:
+        """Output frames per utterance: ``((T - 1) // 2 - 1) // 2``, clamped at 0.
+
+        Args:
+          lens: input frame counts, shape (N,).
+        Returns:
+          Output frame counts, shape (N,).
+        """
+        return subsampled_lengths(lens)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        x_lens: torch.Tensor,
+        chunk_size: int = -1,
+        left_context_frames: Optional[int] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Encodes a padded batch.
+
+        With ``chunk_size > 0``, output frames (after subsampling) are split into
+        chunks of ``chunk_size`` and attention cannot look into later chunks.
+        Only with ``causal=True`` is the whole encoder then free of look-ahead
+        beyond its chunk, up to the subsampling's own: output frame ``k`` reads
+        input frames up to ``4k + 6``.
+
+        Args:
+          x: features, shape (N, T, C), padded.
+          x_lens: valid input frames per utterance, shape (N,).
+          chunk_size: attention chunk in output frames; <= 0 for full context.
+          left_context_frames: override of ``config.left_context_frames``.
+        Returns:
+          ``(out, out_lens)``: output (N, T', d_model) and valid output frames
+          (N,), ``out_lens == subsampled_lengths(x_lens)``.
+        """
+        out_lens = subsampled_lengths(x_lens)
+        x, pos_emb = self.pos_enc(self.embed(x))
+        pad_mask = make_pad_mask(out_lens, x.size(1))
+        attn_mask = pad_mask.unsqueeze(1)  # (N, 1, T'): no query sees padding
+        if chunk_size > 0:
+            if left_context_frames is None:
+                left_context_frames = self.config.left_context_frames
+            chunk = chunk_attention_mask(
+                x.size(1), chunk_size, left_context_frames, x.device
+            )
+            attn_mask = attn_mask | chunk.unsqueeze(0)
+        for layer in self.layers:
+            x = layer(x, pos_emb, attn_mask, pad_mask)
+        return x, out_lens

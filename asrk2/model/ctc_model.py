@@ -1,0 +1,107 @@
+"""The acoustic model: a conformer encoder with a CTC output layer."""
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+import torch
+from torch import nn
+
+from asrk2.model.conformer import Conformer, ConformerConfig
+
+__all__ = ["CtcModelConfig", "CtcModel"]
+
+
+@dataclass
+class CtcModelConfig:
+    """Model hyper-parameters.
+
+    Attributes:
+      encoder: the conformer encoder.
+      vocab_size: output units including the blank (id 0); the trainer fills it
+        in from the BPE model.
+    """
+
+    encoder: ConformerConfig = field(default_factory=ConformerConfig)
+    vocab_size: int = 500
+
+    def __post_init__(self) -> None:
+        if self.vocab_size < 2:
+            raise ValueError(
+                f"vocab_size must be >= 2 (blank + a token), got {self.vocab_size}"
+            )
+
+
+class CtcModel(nn.Module):
+    """Conformer encoder + dropout + linear + log-softmax over tokens.
+
+    The encoder output is available on its own through :meth:`encode`, so an
+    attention decoder can later be trained on it beside the CTC head.
+
+    Args:
+      config: model hyper-parameters.
+    """
+
+    def __init__(self, config: CtcModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = Conformer(config.encoder)
+        self.ctc_dropout = nn.Dropout(config.encoder.dropout)
+        self.ctc_output = nn.Linear(self.encoder.output_dim, config.vocab_size)
+
+    @property
+    def subsampling_factor(self) -> int:
+        """Input frames per output frame (4)."""
+        return self.encoder.subsampling_factor
+
+    def encode(
+        self,
+        features: torch.Tensor,
+        feature_lens: torch.Tensor,
+        chunk_size: int = -1,
+        left_context_frames: Optional[int] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Runs the encoder; see :meth:`Conformer.forward`.
+
+        Args:
+          features: shape (N, T, C).
+          feature_lens: shape (N,).
+          chunk_size: attention chunk in output frames; <= 0 for full context.
+          left_context_frames: override of the encoder config's value.
+        Returns:
+          ``(encoder_out (N, T', d_model), out_lens (N,))``.
+        """
+        return self.encoder(features, feature_lens, chunk_size, left_context_frames)
+
+    def ctc_log_probs(self, encoder_out: torch.Tensor) -> torch.Tensor:
+        """Maps encoder output (N, T', d_model) to CTC log-probs (N, T', V)."""
+        return self.ctc_output(self.ctc_dropout(encoder_out)).log_softmax(dim=-1)
+
+    def forward(
+        self,
+        features: torch.Tensor,
+        feature_lens: torch.Tensor,
+        chunk_size: int = -1,
+        left_context_frames: Optional[int] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Computes CTC log-probs for a padded batch.
+
+        Args:
+          features: fbank features, shape (N, T, C), padded.
+          feature_lens: valid frames per utterance, shape (N,).
+          chunk_size: attention chunk in output frames; <= 0 for full context.
+          left_context_frames: override of the encoder config's value.
+        Returns:
+          ``(log_probs, out_lens)``: log-softmax outputs (N, T', V) and valid
+          output frames per utterance (N,). Frames past ``out_lens`` are junk.
+        """
+        encoder_out, out_lens = self.encode(
+            features, feature_lens, chunk_size, left_context_frames
+        )
+        return self.ctc_log_probs(encoder_out), out_lens
+
+    def num_params(self, trainable_only: bool = False) -> int:
+        """Number of parameters (all, or only those with ``requires_grad``)."""
+        return sum(
+            p.numel()
+            for p in self.parameters()
+            if p.requires_grad or not trainable_only
+        )

@@ -1,0 +1,74 @@
+"""Conv2d front end that subsamples fbank frames by 4 before the conformer."""
+import torch
+from torch import nn
+
+__all__ = [
+    "MIN_INPUT_FRAMES",
+    "SUBSAMPLING_FACTOR",
+    "Conv2dSubsampling",
+    "subsampled_lengths",
+]
+
+SUBSAMPLING_FACTOR = 4
+# The shortest input that yields one output frame: 7 -> 3 -> 1.
+MIN_INPUT_FRAMES = 7
+
+
+def subsampled_lengths(lens: torch.Tensor) -> torch.Tensor:
+    """Number of output frames of :class:`Conv2dSubsampling` for each input length.
+
+    Each layer is a kernel-3, stride-2 convolution without padding, so
+    ``T -> (T - 1) // 2``, and in all ``T' = ((T - 1) // 2 - 1) // 2``. Output
+    frame ``k`` sees input frames ``4k .. 4k + 6``; hence every output frame
+    below ``T'`` depends only on the first ``T`` input frames, which is what
+    makes batching with padding exact. Lengths below :data:`MIN_INPUT_FRAMES`
+    give 0 (clamped, since the formula would go negative).
+
+    Args:
+      lens: input frame counts, shape (N,), integer dtype.
+    Returns:
+      Output frame counts, shape (N,), same dtype and device.
+    """
+    return (((lens - 1) // 2 - 1) // 2).clamp(min=0)
+
+
+class Conv2dSubsampling(nn.Module):
+    """Two stride-2 Conv2d + ReLU layers over (time, freq), then a linear projection.
+
+    Args:
+      num_features: input feature dimension C, e.g. 80 fbank bins.
+      d_model: output dimension; also the number of conv channels.
+    """
+
+    def __init__(self, num_features: int, d_model: int) -> None:
+        super().__init__()
+        if num_features < MIN_INPUT_FRAMES:
+            # The frequency axis is subsampled like time and must not vanish.
+            raise ValueError(
+                f"num_features must be >= {MIN_INPUT_FRAMES}, got {num_features}"
+            )
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, d_model, kernel_size=3, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(d_model, d_model, kernel_size=3, stride=2),
+            nn.ReLU(),
+        )
+        freq_out = ((num_features - 1) // 2 - 1) // 2
+        self.out = nn.Linear(d_model * freq_out, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Subsamples a padded batch.
+
+        Args:
+          x: features, shape (N, T, C), with ``T >= MIN_INPUT_FRAMES``.
+        Returns:
+          Shape (N, T', d_model) with ``T' = subsampled_lengths(T)``.
+        """
+        if x.size(1) < MIN_INPUT_FRAMES:
+            raise ValueError(
+                f"need at least {MIN_INPUT_FRAMES} input frames for one output frame, "
+                f"got {x.size(1)}"
+            )
+        x = self.conv(x.unsqueeze(1))  # (N, d_model, T', C')
+        n, c, t, f = x.shape
+        return self.out(x.transpose(1, 2).reshape(n, t, c * f))
