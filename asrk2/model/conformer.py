@@ -47,6 +47,7 @@ class ConformerConfig:
       dropout: dropout everywhere (inputs, attention weights, residual branches).
       causal: left-only depthwise convolution, so that with chunked attention
         no output frame depends on frames of a later chunk.
+      subsampling_channels: conv channels of the x4 front end; 0 means d_model.
       left_context_frames: with chunked attention, how many frames before the
         current chunk stay visible (after subsampling); < 0 for all of them.
     """
@@ -60,6 +61,7 @@ class ConformerConfig:
     dropout: float = 0.1
     causal: bool = False
     left_context_frames: int = -1
+    subsampling_channels: int = 0
 
     def __post_init__(self) -> None:
         if self.d_model % self.num_heads or self.d_model % 2:
@@ -206,7 +208,9 @@ class Conformer(nn.Module):
     def __init__(self, config: ConformerConfig) -> None:
         super().__init__()
         self.config = config
-        self.embed = Conv2dSubsampling(config.num_features, config.d_model)
+        self.embed = Conv2dSubsampling(
+            config.num_features, config.d_model, config.subsampling_channels
+        )
         self.pos_enc = RelPositionalEncoding(config.d_model, config.dropout)
         self.layers = nn.ModuleList(
             ConformerLayer(config) for _ in range(config.num_layers)
