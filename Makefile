@@ -13,6 +13,7 @@ help:
 	@echo "make install   create $(VENV) (Python 3.9) and install asrk2 with pinned dependencies"
 	@echo "make test      run the test suite (installs first)"
 	@echo "make demo      synthetic corpus -> fbank -> BPE -> conformer CTC -> k2 decoding -> WER"
+	@echo "make bench     run every benchmark, write bench/RESULTS.md"
 	@echo "make lint      flake8"
 	@echo "make clean     remove the venv (keeps the kaldifeat wheel cache in .cache/)"
 	@echo "Use PYTHON=/path/to/python3.9 if no Python 3.9 is found automatically."
@@ -31,6 +32,9 @@ test-fast: install
 
 demo: install
 	$(MAKE) -C egs/synth/ASR demo PY=$(abspath $(PY))
+
+bench: install
+	$(PY) bench/run.py
 
 lint: install
 	$(PY) -m flake8 asrk2 local tests tools
