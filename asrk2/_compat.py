@@ -14,7 +14,8 @@ import torch.utils.data
 def _patch_sampler_init() -> None:
     init = torch.utils.data.Sampler.__init__
     params = inspect.signature(init).parameters
-    if "data_source" in params and params["data_source"].default is inspect.Parameter.empty:
+    required = inspect.Parameter.empty
+    if "data_source" in params and params["data_source"].default is required:
 
         def __init__(self, data_source=None) -> None:  # noqa: N807
             pass

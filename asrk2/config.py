@@ -3,6 +3,7 @@
 Unknown keys, wrong types and bad ``key.path=value`` overrides are errors, so a
 typo in a recipe config never silently falls back to a default.
 """
+
 import dataclasses
 import typing
 from pathlib import Path
@@ -12,7 +13,14 @@ import yaml
 
 T = TypeVar("T")
 
-__all__ = ["ConfigError", "from_dict", "to_dict", "load_yaml", "save_yaml", "apply_overrides"]
+__all__ = [
+    "ConfigError",
+    "from_dict",
+    "to_dict",
+    "load_yaml",
+    "save_yaml",
+    "apply_overrides",
+]
 
 
 class ConfigError(ValueError):
@@ -54,9 +62,8 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
         return Path(value)
     if annotation in (int, float, str, bool):
         if type(value) is not annotation:
-            raise ConfigError(
-                f"{where}: expected {annotation.__name__}, got {type(value).__name__} {value!r}"
-            )
+            want, got = annotation.__name__, type(value).__name__
+            raise ConfigError(f"{where}: expected {want}, got {got} {value!r}")
         return value
     raise ConfigError(f"{where}: unsupported type {annotation!r}")
 
@@ -117,7 +124,9 @@ def apply_overrides(data: Dict[str, Any], overrides: List[str]) -> Dict[str, Any
     return data
 
 
-def load_yaml(cls: Type[T], path: Union[str, Path], overrides: Optional[List[str]] = None) -> T:
+def load_yaml(
+    cls: Type[T], path: Union[str, Path], overrides: Optional[List[str]] = None
+) -> T:
     """Loads ``cls`` from a YAML file, defaults filled in for missing keys."""
     with open(path) as f:
         data = yaml.safe_load(f) or {}

@@ -1,6 +1,10 @@
 import torch
 
-from asrk2.train.checkpoint import average_checkpoints, epoch_checkpoints, save_checkpoint
+from asrk2.train.checkpoint import (
+    average_checkpoints,
+    epoch_checkpoints,
+    save_checkpoint,
+)
 
 
 def test_average_checkpoints_is_elementwise_mean(tmp_path):

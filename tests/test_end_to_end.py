@@ -1,4 +1,8 @@
-"""The whole pipeline on seconds of synthetic speech: corpus -> fbank -> BPE -> train -> decode."""
+"""The whole pipeline on seconds of synthetic speech.
+
+corpus -> fbank -> BPE -> train -> decode.
+"""
+
 import json
 import shutil
 
@@ -37,8 +41,14 @@ TINY = {
 def test_pipeline_learns_and_decodes(tmp_path):
     corpus = make_synth_corpus(
         tmp_path / "corpus",
-        SynthCorpusConfig(num_train=16, num_dev=3, num_test=3, num_train_speakers=4,
-                          num_dev_speakers=1, num_test_speakers=1),
+        SynthCorpusConfig(
+            num_train=16,
+            num_dev=3,
+            num_test=3,
+            num_train_speakers=4,
+            num_dev_speakers=1,
+            num_test_speakers=1,
+        ),
     )
     cuts = {}
     for split, data_dir in corpus.items():
@@ -56,14 +66,23 @@ def test_pipeline_learns_and_decodes(tmp_path):
     last = train(config, cuts["train"], cuts["dev"], lang_dir, exp_dir, device="cpu")
     assert last.name == "epoch-4.pt"
 
-    rows = [json.loads(line) for line in (exp_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for line in (exp_dir / "metrics.jsonl").read_text().splitlines()
+    ]
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     assert rows[-1]["train_loss"] < 0.8 * rows[0]["train_loss"]
     assert rows[-1]["skipped_batches"] == 0
     assert (exp_dir / "training-curves.png").stat().st_size > 0
 
-    summary = decode_and_score(exp_dir, cuts["test"], lang_dir, tmp_path / "decode", avg=2)
+    summary = decode_and_score(
+        exp_dir, cuts["test"], lang_dir, tmp_path / "decode", avg=2
+    )
     assert set(summary) == {"ctc-greedy"} and summary["ctc-greedy"] >= 0.0
     recogs = (tmp_path / "decode" / "recogs-test-ctc-greedy.txt").read_text()
     assert recogs.count("hyp=") == len(cuts["test"])
-    assert (tmp_path / "decode" / "errs-test-ctc-greedy.txt").read_text().startswith("%WER")
+    assert (
+        (tmp_path / "decode" / "errs-test-ctc-greedy.txt")
+        .read_text()
+        .startswith("%WER")
+    )

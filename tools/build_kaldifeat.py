@@ -2,7 +2,8 @@
 """Build a kaldifeat wheel from its PyPI sdist as a torch C++ extension.
 
 Usage:
-    python tools/build_kaldifeat.py --sdist kaldifeat-1.24.tar.gz --wheel-dir .cache/wheels
+    python tools/build_kaldifeat.py --sdist kaldifeat-1.24.tar.gz \
+        --wheel-dir .cache/wheels
 
 Why not ``pip install kaldifeat``: the sdist builds with CMake, and torch's CMake
 config insists on a CUDA toolkit for CUDA builds of torch (the PyPI torch 1.13.1
@@ -15,7 +16,6 @@ Run this with the interpreter of the environment the wheel is for: the wheel is
 tied to that Python and that torch version (``import kaldifeat`` checks it).
 """
 import argparse
-import glob
 import os
 import shutil
 import subprocess
@@ -24,14 +24,15 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-SETUP_PY = '''
+SETUP_PY = """
 import glob
 import os
 from setuptools import setup
 from torch.utils.cpp_extension import BuildExtension, CppExtension
 
+candidates = glob.glob("kaldifeat/csrc/*.cc") + glob.glob("kaldifeat/python/csrc/*.cc")
 sources = sorted(
-    f for f in glob.glob("kaldifeat/csrc/*.cc") + glob.glob("kaldifeat/python/csrc/*.cc")
+    f for f in candidates
     if not f.endswith("-test.cc") and not f.endswith("test_kaldifeat.cc")
 )
 setup(
@@ -55,7 +56,7 @@ setup(
     ],
     cmdclass={{"build_ext": BuildExtension}},
 )
-'''
+"""
 
 
 def build(sdist: Path, wheel_dir: Path) -> Path:

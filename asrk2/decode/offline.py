@@ -1,4 +1,5 @@
 """Offline decoding of a test set with a trained model, and its scoring."""
+
 import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -9,11 +10,21 @@ from tqdm import tqdm
 
 from asrk2.config import from_dict
 from asrk2.data.datamodule import make_eval_loader, unpack_batch
-from asrk2.decode.ctc_decode import build_ctc_topo, get_lattice, one_best_token_ids
-from asrk2.decode.scoring import Result, compute_wer, write_errs, write_recogs, write_wer_summary
+from asrk2.decode.ctc_decode import build_ctc_topo, ctc_greedy_decode
+from asrk2.decode.scoring import (
+    Result,
+    compute_wer,
+    write_errs,
+    write_recogs,
+    write_wer_summary,
+)
 from asrk2.lang.bpe import load_bpe
 from asrk2.model.ctc_model import CtcModel
-from asrk2.train.checkpoint import average_checkpoints, epoch_checkpoints, load_checkpoint
+from asrk2.train.checkpoint import (
+    average_checkpoints,
+    epoch_checkpoints,
+    load_checkpoint,
+)
 from asrk2.train.config import ExperimentConfig
 
 __all__ = ["load_model", "decode_dataset", "decode_and_score"]
@@ -33,7 +44,9 @@ def load_model(
     if epoch is not None:
         paths = [p for p in paths if int(p.stem.split("-")[1]) <= epoch]
     if not paths:
-        raise FileNotFoundError(f"no epoch-N.pt checkpoints in {exp_dir} (epoch <= {epoch})")
+        raise FileNotFoundError(
+            f"no epoch-N.pt checkpoints in {exp_dir} (epoch <= {epoch})"
+        )
     chosen = paths[-avg:]
     config = from_dict(ExperimentConfig, load_checkpoint(chosen[-1])["config"])
     model = CtcModel(config.model)
@@ -52,25 +65,23 @@ def decode_dataset(
 ) -> List[Result]:
     """CTC 1-best (k2 H topology, no LM) over every cut.
 
+    With the standard topology every frame-label sequence is exactly one path,
+    so the best path survives any beam; tight beams give the exact 1-best at a
+    fraction of the time and memory of wide ones.
+
     Returns:
       (cut_id, ref_words, hyp_words) per cut.
     """
     sp = load_bpe(Path(lang_dir) / "bpe.model")
     H = build_ctc_topo(sp.get_piece_size() - 1, device=device)
     results: List[Result] = []
-    for batch in tqdm(make_eval_loader(cuts, config.data), desc="decoding", leave=False):
+    for batch in tqdm(
+        make_eval_loader(cuts, config.data), desc="decoding", leave=False
+    ):
         features, feature_lens, texts, cut_ids = unpack_batch(batch)
         log_probs, out_lens = model(features.to(device), feature_lens.to(device))
-        lattice = get_lattice(
-            log_probs,
-            out_lens,
-            H,
-            search_beam=config.decode.search_beam,
-            output_beam=config.decode.output_beam,
-            min_active_states=config.decode.min_active_states,
-            max_active_states=config.decode.max_active_states,
-        )
-        for cut_id, text, ids in zip(cut_ids, texts, one_best_token_ids(lattice)):
+        hyps = ctc_greedy_decode(log_probs, out_lens, H)
+        for cut_id, text, ids in zip(cut_ids, texts, hyps):
             results.append((cut_id, text.split(), sp.decode(ids).split()))
     return results
 

@@ -1,0 +1,308 @@
+"""Word (or character) error rates, Kaldi/icefall-style result files.
+
+Alignments and edit distances come from kaldialign, so the counts match
+Kaldi's ``compute-wer`` and icefall's ``errs-*.txt``.
+
+Example::
+
+    results = [("utt1", ["A", "B"], ["A", "C"])]  # (cut_id, ref_words, hyp_words)
+    stats = compute_wer(results)
+    print(stats.wer_line())  # %WER 50.00 [ 1 / 2, 0 ins, 0 del, 1 sub ]
+    write_errs("exp/errs-test.txt", results, stats)
+"""
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple, Union
+
+import kaldialign
+
+from asrk2.utils import atomic_write_text
+
+__all__ = [
+    "ErrorStats",
+    "Result",
+    "compute_wer",
+    "read_text_results",
+    "score_text_files",
+    "write_errs",
+    "write_recogs",
+    "write_wer_summary",
+]
+
+# (cut_id, ref_words, hyp_words)
+Result = Tuple[str, List[str], List[str]]
+PathLike = Union[str, Path]
+
+# How many ids a warning or error message lists before it says "... N more".
+_MAX_IDS_SHOWN = 20
+
+
+@dataclass
+class ErrorStats:
+    """Error counts summed over a test set.
+
+    Attributes:
+      num_ref_words: Number of reference words (or characters).
+      subs: Substitutions.
+      ins: Insertions.
+      dels: Deletions.
+    """
+
+    num_ref_words: int = 0
+    subs: int = 0
+    ins: int = 0
+    dels: int = 0
+
+    @property
+    def errors(self) -> int:
+        """Total number of errors, subs + ins + dels."""
+        return self.subs + self.ins + self.dels
+
+    @property
+    def wer(self) -> float:
+        """Error rate in percent; inf if there are errors but no reference words."""
+        if self.num_ref_words == 0:
+            return 0.0 if self.errors == 0 else float("inf")
+        return 100.0 * self.errors / self.num_ref_words
+
+    def wer_line(self, label: str = "WER") -> str:
+        """Kaldi compute-wer's summary line.
+
+        Args:
+          label: "WER" or "CER".
+
+        Returns:
+          E.g. ``%WER 12.34 [ 12 / 100, 3 ins, 4 del, 5 sub ]``.
+        """
+        return (
+            f"%{label} {self.wer:.2f} [ {self.errors} / {self.num_ref_words}, "
+            f"{self.ins} ins, {self.dels} del, {self.subs} sub ]"
+        )
+
+
+def _eps_for(ref: Sequence[str], hyp: Sequence[str]) -> str:
+    """Picks an epsilon symbol that occurs in neither sequence."""
+    eps = "*"
+    present = set(ref) | set(hyp)
+    while eps in present:
+        eps += "*"
+    return eps
+
+
+def _align(ref: Sequence[str], hyp: Sequence[str]) -> Tuple[List[Tuple[str, str]], str]:
+    """Aligns ref with hyp; returns the (ref, hyp) pairs and the epsilon used."""
+    eps = _eps_for(ref, hyp)
+    return kaldialign.align(list(ref), list(hyp), eps), eps
+
+
+def compute_wer(results: Sequence[Result]) -> ErrorStats:
+    """Sums substitutions, insertions and deletions over utterances.
+
+    Args:
+      results:
+        (cut_id, ref_words, hyp_words) per utterance.
+
+    Returns:
+      The summed :class:`ErrorStats`.
+    """
+    stats = ErrorStats()
+    for _, ref, hyp in results:
+        pairs, eps = _align(ref, hyp)
+        stats.num_ref_words += len(ref)
+        for r, h in pairs:
+            if r == eps:
+                stats.ins += 1
+            elif h == eps:
+                stats.dels += 1
+            elif r != h:
+                stats.subs += 1
+    return stats
+
+
+def write_recogs(path: PathLike, results: Sequence[Result]) -> None:
+    """Writes icefall-style ``recogs-*.txt``: a ref and a hyp line per cut.
+
+    Args:
+      path:
+        Output file, written atomically.
+      results:
+        (cut_id, ref_words, hyp_words) per utterance; written sorted by cut id.
+    """
+    lines = []
+    for cut_id, ref, hyp in sorted(results, key=lambda r: r[0]):
+        lines.append(f"{cut_id}:\tref={list(ref)}")
+        lines.append(f"{cut_id}:\thyp={list(hyp)}")
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+
+def _utterance_line(cut_id: str, ref: Sequence[str], hyp: Sequence[str]) -> str:
+    """Formats one alignment: correct words as is, errors as ``(ref->hyp)``."""
+    pairs, eps = _align(ref, hyp)
+    tokens = [
+        r if r == h else f"({'*' if r == eps else r}->{'*' if h == eps else h})"
+        for r, h in pairs
+    ]
+    return f"{cut_id}:\t" + " ".join(tokens)
+
+
+def _count_errors(results: Sequence[Result]) -> Tuple[Counter, Counter, Counter]:
+    """Counts substitution pairs, deleted words and inserted words."""
+    subs: Counter = Counter()
+    dels: Counter = Counter()
+    ins: Counter = Counter()
+    for _, ref, hyp in results:
+        pairs, eps = _align(ref, hyp)
+        for r, h in pairs:
+            if r == eps:
+                ins[h] += 1
+            elif h == eps:
+                dels[r] += 1
+            elif r != h:
+                subs[(r, h)] += 1
+    return subs, dels, ins
+
+
+def _most_common(counter: Counter) -> List[Tuple[object, int]]:
+    """Items by count descending, ties by key, so files are reproducible."""
+    return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def write_errs(
+    path: PathLike, results: Sequence[Result], stats: ErrorStats, label: str = "WER"
+) -> None:
+    """Writes an icefall/Kaldi-style ``errs-*.txt`` report.
+
+    Layout: the ``%WER`` summary line, per-utterance alignments sorted by
+    cut id (``(a->b)`` substitution, ``(a->*)`` deletion, ``(*->b)``
+    insertion), then substitutions, deletions and insertions with counts,
+    most frequent first.
+
+    Args:
+      path:
+        Output file, written atomically.
+      results:
+        (cut_id, ref_words, hyp_words) per utterance.
+      stats:
+        Totals for the header, normally ``compute_wer(results)``.
+      label:
+        Name in the header, "WER" or "CER".
+    """
+    subs, dels, ins = _count_errors(results)
+    lines = [stats.wer_line(label), "", "PER-UTT DETAILS: corr or (ref->hyp)"]
+    for cut_id, ref, hyp in sorted(results, key=lambda r: r[0]):
+        lines.append(_utterance_line(cut_id, ref, hyp))
+    lines += ["", "SUBSTITUTIONS: count ref -> hyp"]
+    lines += [f"{n}   {r} -> {h}" for (r, h), n in _most_common(subs)]
+    lines += ["", "DELETIONS: count ref"]
+    lines += [f"{n}   {w}" for w, n in _most_common(dels)]
+    lines += ["", "INSERTIONS: count hyp"]
+    lines += [f"{n}   {w}" for w, n in _most_common(ins)]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+
+def write_wer_summary(path: PathLike, rows: Dict[str, float]) -> None:
+    """Writes a ``settings<TAB>WER`` table, best (lowest WER) first.
+
+    Args:
+      path:
+        Output file, written atomically.
+      rows:
+        WER in percent per decoding method/setting, e.g. ``{"ctc-greedy": 7.1}``.
+    """
+    lines = ["settings\tWER"]
+    for name, wer in sorted(rows.items(), key=lambda kv: (kv[1], kv[0])):
+        lines.append(f"{name}\t{wer:.2f}")
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+
+def _read_kaldi_text(path: PathLike) -> Dict[str, List[str]]:
+    """Reads a Kaldi ``text`` file (``utt_id word word ...``) into a dict.
+
+    An id alone on a line is an empty transcript; empty lines and repeated
+    ids raise ValueError naming ``path:line``.
+    """
+    texts: Dict[str, List[str]] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            fields = line.split()
+            if not fields:
+                raise ValueError(f"{path}:{lineno}: empty line")
+            if fields[0] in texts:
+                raise ValueError(
+                    f"{path}:{lineno}: duplicate utterance id {fields[0]!r}"
+                )
+            texts[fields[0]] = fields[1:]
+    return texts
+
+
+def _show_ids(ids: Sequence[str]) -> str:
+    """Joins ids for a message, eliding all but the first few."""
+    shown = " ".join(ids[:_MAX_IDS_SHOWN])
+    more = len(ids) - _MAX_IDS_SHOWN
+    return shown + (f" ... ({more} more)" if more > 0 else "")
+
+
+def read_text_results(
+    ref_path: PathLike, hyp_path: PathLike, char_level: bool = False
+) -> List[Result]:
+    """Pairs up a reference and a hypothesis Kaldi ``text`` file.
+
+    Utterances in ref but not in hyp are kept with an empty hypothesis
+    (all deletions) and logged as a warning with their ids. Utterances in
+    hyp but not in ref raise ValueError: they cannot be scored, and they
+    usually mean the wrong reference file.
+
+    Args:
+      ref_path:
+        Reference ``text`` file.
+      hyp_path:
+        Hypothesis ``text`` file.
+      char_level:
+        If True, split transcripts into characters (spaces dropped) for CER.
+
+    Returns:
+      (utt_id, ref_units, hyp_units) sorted by utterance id.
+    """
+    refs = _read_kaldi_text(ref_path)
+    hyps = _read_kaldi_text(hyp_path)
+    extra = sorted(set(hyps) - set(refs))
+    if extra:
+        raise ValueError(
+            f"{len(extra)} utterance(s) in {hyp_path} are not in {ref_path}: "
+            f"{_show_ids(extra)}"
+        )
+    missing = sorted(set(refs) - set(hyps))
+    if missing:
+        logging.warning(
+            "%d utterance(s) of %s missing from %s, scored as deletions: %s",
+            len(missing), ref_path, hyp_path, _show_ids(missing),
+        )
+    results = []
+    for utt in sorted(refs):
+        ref, hyp = refs[utt], hyps.get(utt, [])
+        if char_level:
+            ref, hyp = list("".join(ref)), list("".join(hyp))
+        results.append((utt, ref, hyp))
+    return results
+
+
+def score_text_files(
+    ref_path: PathLike, hyp_path: PathLike, char_level: bool = False
+) -> ErrorStats:
+    """Scores a hypothesis ``text`` file against a reference one.
+
+    Args:
+      ref_path:
+        Reference ``text`` file (``utt_id word word ...``).
+      hyp_path:
+        Hypothesis ``text`` file, same format.
+      char_level:
+        If True, count character errors (CER) instead of word errors.
+
+    Returns:
+      The summed :class:`ErrorStats`; see :func:`read_text_results` for
+      how missing and extra utterances are treated.
+    """
+    return compute_wer(read_text_results(ref_path, hyp_path, char_level))
