@@ -51,7 +51,7 @@ setup(
                 ("KALDIFEAT_HAS_FFT_NAMESPACE", None),
                 ("TORCH_API_INCLUDE_EXTENSION_H", None),
             ],
-            extra_compile_args=["-O3", "-std=c++14"],
+            extra_compile_args=["-O3", "-std={cxx_std}"],
         )
     ],
     cmdclass={{"build_ext": BuildExtension}},
@@ -77,7 +77,13 @@ def build(sdist: Path, wheel_dir: Path) -> Path:
             f'kaldifeat_torch_version = "{torch_version}"\n'
         )
         (src / "setup.py").write_text(
-            SETUP_PY.format(version=wheel_version, major=major, minor=minor)
+            SETUP_PY.format(
+                version=wheel_version,
+                major=major,
+                minor=minor,
+                # torch 2.x headers need C++17; 1.x builds as the sdist intends.
+                cxx_std="c++17" if int(major) >= 2 else "c++14",
+            )
         )
         for stale in ("pyproject.toml", "setup.cfg"):
             (src / stale).unlink(missing_ok=True)
