@@ -1,4 +1,5 @@
 """Small helpers shared by every stage: atomic writes and logging set-up."""
+
 import contextlib
 import logging
 import os
@@ -20,7 +21,9 @@ def atomic_path(path: Union[str, Path]) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes))
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes)
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -5,6 +5,7 @@ A benchmark is a module ``bench/bench_<name>.py`` with a function
 comparison figure measured in the same run (same data, same process), so the
 ratio is meaningful even on a noisy machine.
 """
+
 import os
 import platform
 import time

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny audio corpora written on the fly (no espeak needed)."""
+
 from pathlib import Path
 from typing import Dict
 
@@ -9,11 +10,15 @@ import soundfile as sf
 SAMPLE_RATE = 16000
 
 
-def write_tone(path: Path, seconds: float, freq: float, sample_rate: int = SAMPLE_RATE) -> None:
+def write_tone(
+    path: Path, seconds: float, freq: float, sample_rate: int = SAMPLE_RATE
+) -> None:
     """Writes a short chirp-like tone with a little noise (deterministic)."""
     t = np.arange(int(seconds * sample_rate)) / sample_rate
     rng = np.random.default_rng(int(freq))
-    wave = 0.3 * np.sin(2 * np.pi * freq * t * (1 + 0.2 * t)) + 0.01 * rng.standard_normal(t.size)
+    wave = 0.3 * np.sin(
+        2 * np.pi * freq * t * (1 + 0.2 * t)
+    ) + 0.01 * rng.standard_normal(t.size)
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, wave.astype(np.float32), sample_rate, subtype="PCM_16")
 

@@ -1,4 +1,5 @@
 """kaldifeat fbank (through lhotse and our config) against torchaudio's Kaldi fbank."""
+
 import numpy as np
 import pytest
 import torch
@@ -6,7 +7,12 @@ import torchaudio
 from lhotse import CutSet
 
 from asrk2.data.kaldi_dir import import_kaldi_dir
-from asrk2.features.fbank import FbankConfig, compute_fbank, make_fbank_extractor, resolve_device
+from asrk2.features.fbank import (
+    FbankConfig,
+    compute_fbank,
+    make_fbank_extractor,
+    resolve_device,
+)
 
 
 def _torchaudio_fbank(samples: np.ndarray) -> torch.Tensor:
@@ -27,9 +33,9 @@ def _torchaudio_fbank(samples: np.ndarray) -> torch.Tensor:
 def test_kaldifeat_matches_torchaudio(seconds):
     rng = np.random.default_rng(0)
     t = np.arange(int(seconds * 16000)) / 16000
-    samples = (0.4 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.size)).astype(
-        np.float32
-    )
+    samples = (
+        0.4 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.size)
+    ).astype(np.float32)
     ours = make_fbank_extractor(FbankConfig(device="cpu")).extract(samples, 16000)
     ref = _torchaudio_fbank(samples).numpy()
     assert ours.shape == ref.shape == (round(seconds * 100), 80)
@@ -45,9 +51,13 @@ def test_resolve_device():
 
 
 def test_compute_fbank_writes_manifest_and_features(tiny_kaldi_dir, tmp_path):
-    cuts = import_kaldi_dir(tiny_kaldi_dir, tmp_path / "manifests", "train", prefix="tiny")
+    cuts = import_kaldi_dir(
+        tiny_kaldi_dir, tmp_path / "manifests", "train", prefix="tiny"
+    )
     out = tmp_path / "fbank" / "tiny_cuts_train.jsonl.gz"
-    with_feats = compute_fbank(cuts, tmp_path / "fbank" / "feats", out, FbankConfig(device="cpu"))
+    with_feats = compute_fbank(
+        cuts, tmp_path / "fbank" / "feats", out, FbankConfig(device="cpu")
+    )
     assert out.is_file()
     reloaded = CutSet.from_file(out)
     assert sorted(reloaded.ids) == sorted(cuts.ids) == sorted(with_feats.ids)

@@ -19,7 +19,9 @@ def test_import_normalises_and_writes_manifests(tiny_kaldi_dir, tmp_path):
     assert all(abs(c.duration - c.recording.duration) < 1e-6 for c in reloaded)
 
 
-def test_missing_audio_and_empty_transcripts_are_skipped(tiny_kaldi_dir, tmp_path, caplog):
+def test_missing_audio_and_empty_transcripts_are_skipped(
+    tiny_kaldi_dir, tmp_path, caplog
+):
     (tiny_kaldi_dir.parent / "wav" / "spk1-u2.wav").unlink()
     text = tiny_kaldi_dir / "text"
     text.write_text(text.read_text().replace("call mom at five", "?!"))
