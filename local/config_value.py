@@ -12,7 +12,9 @@ from asrk2.train.config import ExperimentConfig
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("config", type=Path)
     parser.add_argument("key", help="dotted key, e.g. lang.nbpe")
     args = parser.parse_args()

@@ -16,14 +16,18 @@ from asrk2.utils import setup_logging
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--exp-dir", type=Path, required=True)
     parser.add_argument("--lang-dir", type=Path, required=True)
     parser.add_argument("--cuts", type=Path, required=True)
     parser.add_argument("--test-set", default="test")
     parser.add_argument("--epoch", type=int, default=None, help="default: the last")
     parser.add_argument("--avg", type=int, default=1, help="average the last N epochs")
-    parser.add_argument("--out-dir", type=Path, default=None, help="default: <exp-dir>/decode")
+    parser.add_argument(
+        "--out-dir", type=Path, default=None, help="default: <exp-dir>/decode"
+    )
     parser.add_argument("--device", default=None)
     args = parser.parse_args()
     setup_logging()

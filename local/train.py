@@ -1,38 +1,70 @@
 #!/usr/bin/env python3
-"""Train a conformer CTC model (k2 CTC loss) from a YAML experiment config.
+"""Train a conformer model (k2 CTC, attention, LF-MMI) from a YAML experiment config.
 
-Usage:
+Usage (one process; CUDA if available):
     python local/train.py --config conf/demo.yaml \
         --train-cuts data/fbank/synth_cuts_train.jsonl.gz \
         --valid-cuts data/fbank/synth_cuts_dev.jsonl.gz \
-        --lang-dir data/lang_bpe_500 --exp-dir exp/demo [--set train.num_epochs=5]
+        --lang-dir data/lang_bpe_200 --exp-dir exp/demo [--set train.num_epochs=5]
+
+DDP on one machine (2 processes: 2 GPUs with nccl, or 2 CPU processes with gloo):
+    torchrun --standalone --nproc_per_node 2 local/train.py --config ... (same args)
+
+DDP on 2 machines with 4 GPUs each (run on both; exp-dir on a shared filesystem):
+    torchrun --nnodes 2 --nproc_per_node 4 --rdzv_backend c10d \
+        --rdzv_endpoint HOST_OF_NODE0:29400 --rdzv_id myjob local/train.py ...
+
+Continue an interrupted run exactly where its last checkpoint left it:
+    ... local/train.py ... --resume              # latest checkpoint in --exp-dir
+    ... local/train.py ... --resume exp/demo/checkpoint-2000.pt
 """
-import argparse
-import logging
-from pathlib import Path
+import os
 
-from lhotse import CutSet
+# A busy-waiting OpenMP runtime makes DDP processes sharing few cores crawl;
+# this must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from asrk2.config import load_yaml, save_yaml
-from asrk2.train.config import ExperimentConfig
-from asrk2.train.trainer import train
-from asrk2.utils import setup_logging
+import argparse  # noqa: E402
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from lhotse import CutSet  # noqa: E402
+
+from asrk2.config import load_yaml, save_yaml  # noqa: E402
+from asrk2.train.config import ExperimentConfig  # noqa: E402
+from asrk2.train.distributed import dist_info_from_env  # noqa: E402
+from asrk2.train.trainer import train  # noqa: E402
+from asrk2.utils import setup_logging  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--train-cuts", type=Path, required=True)
     parser.add_argument("--valid-cuts", type=Path, required=True)
     parser.add_argument("--lang-dir", type=Path, required=True)
     parser.add_argument("--exp-dir", type=Path, required=True)
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. train.num_epochs=3")
+    parser.add_argument(
+        "--device", default=None, help="cpu or cuda (default: cuda if available)"
+    )
+    parser.add_argument(
+        "--resume", nargs="?", const="latest", default=None, metavar="CHECKPOINT",
+        help="continue from CHECKPOINT, or from the latest one in --exp-dir",
+    )  # fmt: skip
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config value, e.g. train.num_epochs=3",
+    )  # fmt: skip
     args = parser.parse_args()
-    setup_logging()
+    rank = dist_info_from_env().rank
+    # Only rank 0 reports progress; the others still report problems.
+    setup_logging(logging.INFO if rank == 0 else logging.WARNING)
     config = load_yaml(ExperimentConfig, args.config, args.set)
-    save_yaml(config, args.exp_dir / "config.yaml")
+    if rank == 0:
+        save_yaml(config, args.exp_dir / "config.yaml")
+    resume = True if args.resume == "latest" else args.resume
     last = train(
         config,
         CutSet.from_file(args.train_cuts),
@@ -40,8 +72,10 @@ def main() -> None:
         args.lang_dir,
         args.exp_dir,
         args.device,
+        resume=resume,
     )
-    logging.info("Done; last checkpoint %s", last)
+    if rank == 0:
+        logging.info("Done; last checkpoint %s", last)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 """CTC loss computed by k2 from per-utterance training graphs."""
-from typing import Literal, Optional
+
+from typing import Literal, Optional, Tuple
 
 import k2
 import torch
 
-__all__ = ["k2_ctc_loss"]
+__all__ = ["k2_ctc_loss", "check_dense_inputs", "sorted_dense_fsa_vec", "reduce_losses"]
 
 
-def _check_inputs(
+def check_dense_inputs(
     log_probs: torch.Tensor, out_lens: torch.Tensor, graphs: k2.Fsa
 ) -> torch.Tensor:
     """Validates shapes and devices; returns the lengths as a CPU int64 tensor."""
@@ -32,6 +33,42 @@ def _check_inputs(
     if n and (int(lens.min()) < 1 or int(lens.max()) > t):
         raise ValueError(f"out_lens must be in [1, {t}], got {lens.tolist()}")
     return lens
+
+
+def sorted_dense_fsa_vec(
+    log_probs: torch.Tensor, lens: torch.Tensor
+) -> Tuple[k2.DenseFsaVec, torch.Tensor]:
+    """Wraps a padded batch as a DenseFsaVec with segments longest first.
+
+    k2 wants supervision segments sorted by duration, longest first; the sort is
+    stable, so ties keep their batch order.
+
+    Args:
+      log_probs: (N, T, V) log-probs; cast to float32, which k2 requires.
+      lens: valid frames per utterance, (N,) int64 on the CPU.
+    Returns:
+      ``(dense, order)``: the DenseFsaVec whose segment ``i`` is utterance
+      ``order[i]``; ``order`` is (N,) int64 on the CPU.
+    """
+    order = torch.sort(lens, descending=True, stable=True).indices
+    segments = torch.stack([order, torch.zeros_like(order), lens[order]], dim=1)
+    dense = k2.DenseFsaVec(log_probs.float(), segments.to(torch.int32))
+    return dense, order
+
+
+def reduce_losses(
+    losses: torch.Tensor,
+    reduction: str,
+    target_lengths: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """Applies ``sum``/``mean``/``none`` to per-utterance losses (N,)."""
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return losses.sum()
+    if target_lengths is not None:
+        losses = losses / target_lengths.to(losses.device, losses.dtype)
+    return losses.mean()
 
 
 def k2_ctc_loss(
@@ -74,11 +111,9 @@ def k2_ctc_loss(
         raise ValueError(
             f"reduction must be 'sum', 'mean' or 'none', got {reduction!r}"
         )
-    lens = _check_inputs(log_probs, out_lens, graphs)
-    order = torch.sort(lens, descending=True, stable=True).indices
-    segments = torch.stack([order, torch.zeros_like(order), lens[order]], dim=1)
-    # k2 only takes float32; casting here also lets fp16/AMP models call this.
-    dense = k2.DenseFsaVec(log_probs.float(), segments.to(torch.int32))
+    lens = check_dense_inputs(log_probs, out_lens, graphs)
+    # k2 only takes float32; the cast inside also lets fp16/AMP models call this.
+    dense, order = sorted_dense_fsa_vec(log_probs, lens)
     sorted_graphs = k2.index_fsa(graphs, order.to(torch.int32).to(graphs.device))
     sorted_losses = k2.ctc_loss(
         sorted_graphs,
@@ -88,10 +123,4 @@ def k2_ctc_loss(
         use_double_scores=True,
     )
     losses = sorted_losses[torch.argsort(order).to(sorted_losses.device)]
-    if reduction == "none":
-        return losses
-    if reduction == "sum":
-        return losses.sum()
-    if target_lengths is not None:
-        losses = losses / target_lengths.to(losses.device, losses.dtype)
-    return losses.mean()
+    return reduce_losses(losses, reduction, target_lengths)

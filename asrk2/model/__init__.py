@@ -1,13 +1,18 @@
-"""asrk2.model: the conformer encoder and the CTC acoustic model."""
-from asrk2.model.conformer import Conformer, ConformerConfig
+"""asrk2.model: the conformer encoder, the attention decoder and the acoustic model."""
+
+from asrk2.model.conformer import Conformer, ConformerConfig, StreamingState
 from asrk2.model.ctc_model import CtcModel, CtcModelConfig
+from asrk2.model.decoder import AttentionDecoder, DecoderConfig
 from asrk2.model.subsampling import SUBSAMPLING_FACTOR, subsampled_lengths
 
 __all__ = [
     "SUBSAMPLING_FACTOR",
+    "AttentionDecoder",
     "Conformer",
     "ConformerConfig",
     "CtcModel",
     "CtcModelConfig",
+    "DecoderConfig",
+    "StreamingState",
     "subsampled_lengths",
 ]

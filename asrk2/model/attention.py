@@ -9,6 +9,7 @@ output does not depend on how much padding follows its utterance.
 Masks here are boolean with True meaning "may not attend", as for
 ``torch.nn.MultiheadAttention``'s ``key_padding_mask``.
 """
+
 import math
 from typing import Optional, Tuple
 
@@ -88,15 +89,29 @@ class RelPositionalEncoding(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def encodings(
-        self, num_frames: int, device: torch.device, dtype: torch.dtype
+        self,
+        num_frames: int,
+        device: torch.device,
+        dtype: torch.dtype,
+        num_keys: Optional[int] = None,
     ) -> torch.Tensor:
-        """Sinusoidal encodings of positions ``T-1, T-2, ..., -(T-1)``.
+        """Sinusoidal encodings of relative positions ``K-1, K-2, ..., -(Q-1)``.
 
+        Queries are the last Q of K key frames (K > Q when earlier frames come
+        from a streaming cache), so query ``i`` and key ``j`` are
+        ``K - Q + i - j`` frames apart.
+
+        Args:
+          num_frames: Q, the query frames.
+          device: where to build the encodings.
+          dtype: their dtype.
+          num_keys: K >= Q; default Q.
         Returns:
-          Shape (1, 2T - 1, d_model); row ``r`` encodes relative position ``T-1-r``.
+          Shape (1, K + Q - 1, d_model); row ``r`` encodes position ``K-1-r``.
         """
+        num_keys = num_frames if num_keys is None else num_keys
         pos = torch.arange(
-            num_frames - 1, -num_frames, -1, device=device, dtype=torch.float32
+            num_keys - 1, -num_frames, -1, device=device, dtype=torch.float32
         )
         freq = torch.exp(
             torch.arange(0, self.d_model, 2, device=device, dtype=torch.float32)
@@ -107,15 +122,18 @@ class RelPositionalEncoding(nn.Module):
         pe = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)
         return pe.unsqueeze(0).to(dtype)
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, num_keys: Optional[int] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Scales the input and builds its relative position encodings.
 
         Args:
           x: shape (N, T, d_model).
+          num_keys: key frames K >= T (cached frames + T); default T.
         Returns:
-          ``(x * sqrt(d_model), pos_emb)`` with pos_emb of shape (1, 2T - 1, d_model).
+          ``(x * sqrt(d_model), pos_emb)``, pos_emb of shape (1, K + T - 1, d_model).
         """
-        pos_emb = self.encodings(x.size(1), x.device, x.dtype)
+        pos_emb = self.encodings(x.size(1), x.device, x.dtype, num_keys)
         return self.dropout(x * self.xscale), self.dropout(pos_emb)
 
 
@@ -154,19 +172,22 @@ class RelPositionMultiheadAttention(nn.Module):
         return x.view(n, t, self.num_heads, self.d_k).transpose(1, 2)
 
     @staticmethod
-    def rel_shift(scores: torch.Tensor) -> torch.Tensor:
+    def rel_shift(scores: torch.Tensor, num_keys: Optional[int] = None) -> torch.Tensor:
         """Turns per-relative-position scores into per-key scores.
 
         Args:
-          scores: shape (N, H, T, 2T - 1); column ``r`` is relative position ``T-1-r``.
+          scores: shape (N, H, Q, K + Q - 1); column ``r`` is relative position
+            ``K-1-r``.
+          num_keys: K; default Q.
         Returns:
-          Shape (N, H, T, T); entry ``(i, j)`` is column ``T - 1 - i + j``,
-          i.e. relative position ``i - j``.
+          Shape (N, H, Q, K); entry ``(i, j)`` is column ``Q - 1 - i + j``,
+          i.e. relative position ``K - Q + i - j`` (query i is key K - Q + i).
         """
-        n, h, t, _ = scores.shape
-        rows = torch.arange(t, device=scores.device).unsqueeze(1)
-        cols = torch.arange(t, device=scores.device).unsqueeze(0)
-        index = (t - 1 - rows + cols).expand(n, h, t, t)
+        n, h, q, _ = scores.shape
+        num_keys = q if num_keys is None else num_keys
+        rows = torch.arange(q, device=scores.device).unsqueeze(1)
+        cols = torch.arange(num_keys, device=scores.device).unsqueeze(0)
+        index = (q - 1 - rows + cols).expand(n, h, q, num_keys)
         return scores.gather(3, index)
 
     def forward(
@@ -174,24 +195,30 @@ class RelPositionMultiheadAttention(nn.Module):
         x: torch.Tensor,
         pos_emb: torch.Tensor,
         mask: Optional[torch.Tensor] = None,
+        cache: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        """Self-attention over a padded batch.
+        """Self-attention over a padded batch, optionally after cached frames.
 
         Args:
           x: shape (N, T, d_model).
           pos_emb: relative encodings from :class:`RelPositionalEncoding`,
-            shape (1, 2T - 1, d_model).
-          mask: bool, broadcastable to (N, T, T), True where query may not see key.
+            shape (1, K + T - 1, d_model), K = cached frames + T.
+          mask: bool, broadcastable to (N, T, K), True where query may not see key.
+          cache: earlier frames (N, K - T, d_model) that are keys and values
+            but not queries (streaming); None for none.
         Returns:
           Shape (N, T, d_model).
         """
+        keys = x if cache is None else torch.cat([cache, x], dim=1)
         q = self._heads(self.linear_q(x))
-        k = self._heads(self.linear_k(x))
-        v = self._heads(self.linear_v(x))
-        p = self._heads(self.linear_pos(pos_emb))  # (1, H, 2T-1, d_k)
+        k = self._heads(self.linear_k(keys))
+        v = self._heads(self.linear_v(keys))
+        p = self._heads(self.linear_pos(pos_emb))  # (1, H, K+T-1, d_k)
         content = torch.matmul(q + self.pos_bias_u.unsqueeze(1), k.transpose(-2, -1))
         position = torch.matmul(q + self.pos_bias_v.unsqueeze(1), p.transpose(-2, -1))
-        scores = (content + self.rel_shift(position)) / math.sqrt(self.d_k)
+        scores = (content + self.rel_shift(position, keys.size(1))) / math.sqrt(
+            self.d_k
+        )
         if mask is not None:
             mask = mask.unsqueeze(1)  # broadcast over heads
             # A finite fill keeps fully masked rows (all-padding) NaN-free.

@@ -6,6 +6,7 @@ The convolution module normalises with LayerNorm rather than BatchNorm, so a
 frame's output never depends on other utterances in the batch or on padding,
 and chunk-wise streaming can later reproduce the offline output exactly.
 """
+
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -25,6 +26,7 @@ from asrk2.model.subsampling import (
 )
 
 __all__ = [
+    "StreamingState",
     "ConformerConfig",
     "Conformer",
     "ConformerLayer",
@@ -50,6 +52,15 @@ class ConformerConfig:
       subsampling_channels: conv channels of the x4 front end; 0 means d_model.
       left_context_frames: with chunked attention, how many frames before the
         current chunk stay visible (after subsampling); < 0 for all of them.
+      dynamic_chunk_training: in training mode, draw the attention chunk size
+        anew for every batch (WeNet's dynamic chunk training,
+        https://arxiv.org/abs/2012.05481), so one model decodes with any chunk
+        size, streaming or full context. Set ``causal`` too for streaming.
+      max_chunk_size: chunk sizes are drawn uniformly from ``[1, max_chunk_size]``
+        output frames (25 = 1 s at 40 ms per frame).
+      full_context_prob: probability that a batch uses full context instead.
+      dynamic_left_chunks: also draw how many chunks of left context stay
+        visible (uniformly from 0 to all), to train for limited-cache streaming.
     """
 
     num_features: int = 80
@@ -62,6 +73,10 @@ class ConformerConfig:
     causal: bool = False
     left_context_frames: int = -1
     subsampling_channels: int = 0
+    dynamic_chunk_training: bool = False
+    max_chunk_size: int = 25
+    full_context_prob: float = 0.5
+    dynamic_left_chunks: bool = False
 
     def __post_init__(self) -> None:
         if self.d_model % self.num_heads or self.d_model % 2:
@@ -83,6 +98,11 @@ class ConformerConfig:
             raise ValueError(f"sizes must be positive: {self}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.max_chunk_size < 1 or not 0.0 <= self.full_context_prob <= 1.0:
+            raise ValueError(
+                "need max_chunk_size >= 1 and full_context_prob in [0, 1], got "
+                f"{self.max_chunk_size} and {self.full_context_prob}"
+            )
 
 
 class FeedForward(nn.Module):
@@ -144,9 +164,32 @@ class ConvolutionModule(nn.Module):
             # depthwise conv gives the same output whatever batch it is in.
             x = x.masked_fill(pad_mask.unsqueeze(1), 0.0)
         x = nn.functional.pad(x, (self.left_pad, self.right_pad))
-        x = self.depthwise(x)
+        return self._after_depthwise(self.depthwise(x))
+
+    def _after_depthwise(self, x: torch.Tensor) -> torch.Tensor:
+        """LayerNorm, Swish and the last pointwise conv: (N, C, T) -> (N, T, C)."""
         x = self.activation(self.norm(x.transpose(1, 2)))  # (N, T, C)
         return self.pointwise2(x.transpose(1, 2)).transpose(1, 2)
+
+    def forward_chunk(
+        self, x: torch.Tensor, cache: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Causal convolution of the next frames of a stream.
+
+        Args:
+          x: the chunk, (N, T, d_model).
+          cache: the last ``K - 1`` depthwise inputs before the chunk,
+            (N, d_model, K - 1); zeros at the start of a stream, like the
+            offline zero padding.
+        Returns:
+          ``(out (N, T, d_model), new_cache (N, d_model, K - 1))``.
+        """
+        if self.right_pad:
+            raise RuntimeError("streaming needs a causal convolution (causal: true)")
+        x = nn.functional.glu(self.pointwise1(x.transpose(1, 2)), dim=1)  # (N, C, T)
+        x = torch.cat([cache, x], dim=2)
+        new_cache = x[:, :, x.size(2) - self.left_pad :]
+        return self._after_depthwise(self.depthwise(x)), new_cache
 
 
 class ConformerLayer(nn.Module):
@@ -195,6 +238,53 @@ class ConformerLayer(nn.Module):
         x = x + 0.5 * self.dropout(self.ff(self.norm_ff(x)))
         return self.norm_final(x)
 
+    def forward_chunk(
+        self,
+        x: torch.Tensor,
+        pos_emb: torch.Tensor,
+        attn_cache: torch.Tensor,
+        conv_cache: torch.Tensor,
+        left_context_frames: int,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Applies the block to the next chunk of a stream (no padding inside).
+
+        Args:
+          x: the chunk, (N, T, d_model).
+          pos_emb: relative encodings for K = cached + T keys, (1, K + T - 1, d_model).
+          attn_cache: earlier normalised attention inputs, (N, K - T, d_model).
+          conv_cache: see :meth:`ConvolutionModule.forward_chunk`.
+          left_context_frames: frames the new attention cache keeps; < 0 all.
+        Returns:
+          ``(out (N, T, d_model), new_attn_cache, new_conv_cache)``.
+        """
+        x = x + 0.5 * self.ff_macaron(self.norm_ff_macaron(x))
+        h = self.norm_mha(x)
+        x = x + self.self_attn(h, pos_emb, None, attn_cache)
+        new_attn = torch.cat([attn_cache, h], dim=1)
+        if left_context_frames >= 0:
+            new_attn = new_attn[:, max(0, new_attn.size(1) - left_context_frames) :]
+        conv, new_conv = self.conv.forward_chunk(self.norm_conv(x), conv_cache)
+        x = x + conv
+        x = x + 0.5 * self.ff(self.norm_ff(x))
+        return self.norm_final(x), new_attn, new_conv
+
+
+@dataclass
+class StreamingState:
+    """What a streaming conformer carries from one chunk to the next.
+
+    Attributes:
+      features: input frames not yet turned into output frames, (N, F, C), F < 7.
+      attn: per layer, the normalised attention inputs of the last
+        ``left_context_frames`` output frames, (num_layers, N, L, d_model).
+      conv: per layer, the last ``K - 1`` depthwise conv inputs,
+        (num_layers, N, d_model, K - 1).
+    """
+
+    features: torch.Tensor
+    attn: torch.Tensor
+    conv: torch.Tensor
+
 
 class Conformer(nn.Module):
     """Conv2d subsampling (x4) followed by conformer blocks.
@@ -232,11 +322,33 @@ class Conformer(nn.Module):
         """
         return subsampled_lengths(lens)
 
+    def sample_chunk(self, num_frames: int) -> Tuple[int, int]:
+        """Draws a chunk size and left context for one training batch.
+
+        Uses torch's global RNG, so it is reproduced by seeding and by restoring
+        the RNG state from a checkpoint.
+
+        Args:
+          num_frames: T', output frames of the batch.
+        Returns:
+          ``(chunk_size, left_context_frames)``; chunk_size <= 0 means full
+          context; left context < 0 means all earlier frames.
+        """
+        cfg = self.config
+        if float(torch.rand(())) < cfg.full_context_prob:
+            return -1, -1
+        chunk = int(torch.randint(1, cfg.max_chunk_size + 1, ()))
+        left = cfg.left_context_frames
+        if cfg.dynamic_left_chunks:
+            num_chunks = max(1, (num_frames + chunk - 1) // chunk)
+            left = chunk * int(torch.randint(0, num_chunks, ()))
+        return chunk, left
+
     def forward(
         self,
         x: torch.Tensor,
         x_lens: torch.Tensor,
-        chunk_size: int = -1,
+        chunk_size: Optional[int] = None,
         left_context_frames: Optional[int] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Encodes a padded batch.
@@ -250,7 +362,9 @@ class Conformer(nn.Module):
         Args:
           x: features, shape (N, T, C), padded.
           x_lens: valid input frames per utterance, shape (N,).
-          chunk_size: attention chunk in output frames; <= 0 for full context.
+          chunk_size: attention chunk in output frames; <= 0 for full context;
+            None for the config's choice: a random chunk per batch in training
+            with ``dynamic_chunk_training``, else full context.
           left_context_frames: override of ``config.left_context_frames``.
         Returns:
           ``(out, out_lens)``: output (N, T', d_model) and valid output frames
@@ -258,6 +372,10 @@ class Conformer(nn.Module):
         """
         out_lens = subsampled_lengths(x_lens)
         x, pos_emb = self.pos_enc(self.embed(x))
+        if chunk_size is None:
+            chunk_size = -1
+            if self.training and self.config.dynamic_chunk_training:
+                chunk_size, left_context_frames = self.sample_chunk(x.size(1))
         pad_mask = make_pad_mask(out_lens, x.size(1))
         attn_mask = pad_mask.unsqueeze(1)  # (N, 1, T'): no query sees padding
         if chunk_size > 0:
@@ -270,3 +388,73 @@ class Conformer(nn.Module):
         for layer in self.layers:
             x = layer(x, pos_emb, attn_mask, pad_mask)
         return x, out_lens
+
+    def init_state(
+        self, batch_size: int = 1, device: torch.device = torch.device("cpu")
+    ) -> StreamingState:
+        """The state before the first chunk of ``batch_size`` streams."""
+        cfg = self.config
+        d, layers = cfg.d_model, cfg.num_layers
+        return StreamingState(
+            features=torch.zeros(batch_size, 0, cfg.num_features, device=device),
+            attn=torch.zeros(layers, batch_size, 0, d, device=device),
+            conv=torch.zeros(
+                layers, batch_size, d, cfg.conv_kernel_size - 1, device=device
+            ),
+        )
+
+    @staticmethod
+    def chunk_input_frames(chunk_size: int, first: bool) -> int:
+        """Input frames to feed per call for output chunks of ``chunk_size`` frames.
+
+        The x4 subsampling looks 3 frames ahead, so the first call takes
+        ``4 * chunk_size + 3`` frames and later calls ``4 * chunk_size``; then
+        :meth:`forward_chunk` reproduces ``forward(..., chunk_size=chunk_size)``.
+        """
+        return SUBSAMPLING_FACTOR * chunk_size + (3 if first else 0)
+
+    def forward_chunk(
+        self,
+        x: torch.Tensor,
+        state: StreamingState,
+        left_context_frames: Optional[int] = None,
+    ) -> Tuple[torch.Tensor, StreamingState]:
+        """Encodes the next input frames of N equally long streams.
+
+        Every output frame computable from the buffered and new input frames
+        is produced, and these frames form one attention chunk: they see each
+        other and the cached frames, never later ones. With ``causal=True``,
+        feeding :meth:`chunk_input_frames` frames per call gives exactly the
+        offline ``forward(x, lens, chunk_size, left_context_frames)`` output.
+        The weights are those of the offline model.
+
+        Args:
+          x: new input frames (N, T, C); T may be 0.
+          state: from :meth:`init_state` or the previous call.
+          left_context_frames: attention cache size in output frames; default
+            ``config.left_context_frames`` (< 0: unbounded).
+        Returns:
+          ``(out (N, T', d_model), new_state)``; T' may be 0.
+        """
+        if left_context_frames is None:
+            left_context_frames = self.config.left_context_frames
+        feats = torch.cat([state.features, x], dim=1)
+        num_out = int(subsampled_lengths(torch.tensor(feats.size(1))))
+        if num_out == 0:
+            empty = feats.new_zeros(feats.size(0), 0, self.config.d_model)
+            return empty, StreamingState(feats, state.attn, state.conv)
+        step = SUBSAMPLING_FACTOR * num_out
+        out = self.embed(feats[:, : step + 3])
+        num_keys = state.attn.size(2) + num_out
+        out, pos_emb = self.pos_enc(out, num_keys)
+        attn, conv = [], []
+        for i, layer in enumerate(self.layers):
+            out, a, c = layer.forward_chunk(
+                out, pos_emb, state.attn[i], state.conv[i], left_context_frames
+            )
+            attn.append(a)
+            conv.append(c)
+        new_state = StreamingState(
+            feats[:, step:], torch.stack(attn), torch.stack(conv)
+        )
+        return out, new_state

@@ -1,11 +1,14 @@
-"""The acoustic model: a conformer encoder with a CTC output layer."""
+"""The acoustic model: a conformer encoder with a CTC output layer and an
+optional transformer attention decoder (joint CTC/attention training)."""
+
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 import torch
 from torch import nn
 
-from asrk2.model.conformer import Conformer, ConformerConfig
+from asrk2.model.conformer import Conformer, ConformerConfig, StreamingState
+from asrk2.model.decoder import AttentionDecoder, DecoderConfig
 
 __all__ = ["CtcModelConfig", "CtcModel"]
 
@@ -18,10 +21,13 @@ class CtcModelConfig:
       encoder: the conformer encoder.
       vocab_size: output units including the blank (id 0); the trainer fills it
         in from the BPE model.
+      decoder: the attention decoder; ``num_layers: 0`` (default) builds none.
+        The trainer also drops it when the attention loss weight is 0.
     """
 
     encoder: ConformerConfig = field(default_factory=ConformerConfig)
     vocab_size: int = 500
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2:
@@ -33,8 +39,8 @@ class CtcModelConfig:
 class CtcModel(nn.Module):
     """Conformer encoder + dropout + linear + log-softmax over tokens.
 
-    The encoder output is available on its own through :meth:`encode`, so an
-    attention decoder can later be trained on it beside the CTC head.
+    The encoder output is available on its own through :meth:`encode`; the
+    attention decoder (``self.decoder``, None when not configured) reads it.
 
     Args:
       config: model hyper-parameters.
@@ -46,6 +52,11 @@ class CtcModel(nn.Module):
         self.encoder = Conformer(config.encoder)
         self.ctc_dropout = nn.Dropout(config.encoder.dropout)
         self.ctc_output = nn.Linear(self.encoder.output_dim, config.vocab_size)
+        self.decoder: Optional[AttentionDecoder] = None
+        if config.decoder.num_layers > 0:
+            self.decoder = AttentionDecoder(
+                self.encoder.output_dim, config.vocab_size, config.decoder
+            )
 
     @property
     def subsampling_factor(self) -> int:
@@ -56,7 +67,7 @@ class CtcModel(nn.Module):
         self,
         features: torch.Tensor,
         feature_lens: torch.Tensor,
-        chunk_size: int = -1,
+        chunk_size: Optional[int] = None,
         left_context_frames: Optional[int] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Runs the encoder; see :meth:`Conformer.forward`.
@@ -64,7 +75,8 @@ class CtcModel(nn.Module):
         Args:
           features: shape (N, T, C).
           feature_lens: shape (N,).
-          chunk_size: attention chunk in output frames; <= 0 for full context.
+          chunk_size: attention chunk in output frames; <= 0 for full context;
+            None for the encoder config's choice (see :meth:`Conformer.forward`).
           left_context_frames: override of the encoder config's value.
         Returns:
           ``(encoder_out (N, T', d_model), out_lens (N,))``.
@@ -79,7 +91,7 @@ class CtcModel(nn.Module):
         self,
         features: torch.Tensor,
         feature_lens: torch.Tensor,
-        chunk_size: int = -1,
+        chunk_size: Optional[int] = None,
         left_context_frames: Optional[int] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Computes CTC log-probs for a padded batch.
@@ -87,7 +99,8 @@ class CtcModel(nn.Module):
         Args:
           features: fbank features, shape (N, T, C), padded.
           feature_lens: valid frames per utterance, shape (N,).
-          chunk_size: attention chunk in output frames; <= 0 for full context.
+          chunk_size: attention chunk in output frames; <= 0 for full context;
+            None for the encoder config's choice (see :meth:`Conformer.forward`).
           left_context_frames: override of the encoder config's value.
         Returns:
           ``(log_probs, out_lens)``: log-softmax outputs (N, T', V) and valid
@@ -97,6 +110,33 @@ class CtcModel(nn.Module):
             features, feature_lens, chunk_size, left_context_frames
         )
         return self.ctc_log_probs(encoder_out), out_lens
+
+    def init_state(
+        self, batch_size: int = 1, device: torch.device = torch.device("cpu")
+    ) -> StreamingState:
+        """The streaming state before the first chunk (:meth:`Conformer.init_state`)."""
+        return self.encoder.init_state(batch_size, device)
+
+    def forward_chunk(
+        self,
+        features: torch.Tensor,
+        state: StreamingState,
+        left_context_frames: Optional[int] = None,
+    ) -> Tuple[torch.Tensor, StreamingState]:
+        """CTC log-probs of the next feature frames of N streams.
+
+        Args:
+          features: new frames (N, T, C); see :meth:`Conformer.chunk_input_frames`.
+          state: from :meth:`init_state` or the previous call.
+          left_context_frames: attention cache size; default from the config.
+        Returns:
+          ``(log_probs (N, T', V), new_state)``, equal to the offline chunked
+          output for a causal encoder.
+        """
+        encoder_out, state = self.encoder.forward_chunk(
+            features, state, left_context_frames
+        )
+        return self.ctc_log_probs(encoder_out), state
 
     def num_params(self, trainable_only: bool = False) -> int:
         """Number of parameters (all, or only those with ``requires_grad``)."""

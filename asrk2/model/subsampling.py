@@ -1,4 +1,5 @@
 """Conv2d front end that subsamples fbank frames by 4 before the conformer."""
+
 import torch
 from torch import nn
 

@@ -1,15 +1,32 @@
-"""Checkpoints: atomic save, load, and averaging of the last K."""
-import logging
-from pathlib import Path
-from typing import Any, Dict, List
+"""Checkpoints: atomic save, load, finding the latest, RNG state, averaging."""
 
+import logging
+import random
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import numpy as np
 import torch
 
-from asrk2.utils import atomic_path
+from asrk2.utils import atomic_path, atomic_write_text
 
-__all__ = ["save_checkpoint", "load_checkpoint", "average_checkpoints", "epoch_checkpoints"]
+__all__ = [
+    "save_checkpoint",
+    "load_checkpoint",
+    "average_checkpoints",
+    "epoch_checkpoints",
+    "step_checkpoints",
+    "latest_checkpoint",
+    "mark_latest",
+    "prune_step_checkpoints",
+    "rng_state",
+    "set_rng_state",
+]
 
 log = logging.getLogger(__name__)
+
+LATEST = "latest-checkpoint.txt"
 
 
 def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
@@ -23,16 +40,77 @@ def load_checkpoint(path: Path) -> Dict[str, Any]:
     """Loads a checkpoint onto the CPU."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    return torch.load(path, map_location="cpu")
+    # Explicit because torch >= 2.6 defaults to weights_only=True, which
+    # refuses the numpy RNG state and plain objects a training checkpoint holds.
+    return torch.load(path, map_location="cpu", weights_only=False)
 
 
 def epoch_checkpoints(exp_dir: Path) -> List[Path]:
     """``epoch-N.pt`` files of an experiment dir, in epoch order."""
-    paths = list(Path(exp_dir).glob("epoch-*.pt"))
+    paths = [
+        p
+        for p in Path(exp_dir).glob("epoch-*.pt")
+        if re.fullmatch(r"epoch-\d+", p.stem)
+    ]
     return sorted(paths, key=lambda p: int(p.stem.split("-")[1]))
 
 
-def average_checkpoints(paths: List[Path]) -> Dict[str, torch.Tensor]:
+def step_checkpoints(exp_dir: Path) -> List[Path]:
+    """``checkpoint-STEP.pt`` files of an experiment dir, in step order."""
+    paths = [
+        p
+        for p in Path(exp_dir).glob("checkpoint-*.pt")
+        if re.fullmatch(r"checkpoint-\d+", p.stem)
+    ]
+    return sorted(paths, key=lambda p: int(p.stem.split("-")[1]))
+
+
+def mark_latest(path: Path) -> None:
+    """Records ``path`` (by name) as the experiment's newest checkpoint."""
+    atomic_write_text(Path(path).parent / LATEST, Path(path).name + "\n")
+
+
+def latest_checkpoint(exp_dir: Path) -> Optional[Path]:
+    """The checkpoint last recorded by :func:`mark_latest`, or None."""
+    marker = Path(exp_dir) / LATEST
+    if not marker.is_file():
+        return None
+    path = Path(exp_dir) / marker.read_text().strip()
+    return path if path.is_file() else None
+
+
+def prune_step_checkpoints(exp_dir: Path, keep: int) -> None:
+    """Deletes all but the newest ``keep`` step checkpoints (``keep <= 0``: none)."""
+    if keep <= 0:
+        return
+    latest = latest_checkpoint(exp_dir)
+    for path in step_checkpoints(exp_dir)[:-keep]:
+        if path != latest:
+            path.unlink()
+
+
+def rng_state() -> Dict[str, Any]:
+    """The state of every random generator training draws from."""
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    """Restores a state returned by :func:`rng_state`."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def average_checkpoints(paths: List[Union[str, Path]]) -> Dict[str, torch.Tensor]:
     """Element-wise mean of the model weights of several checkpoints.
 
     Integer buffers (e.g. BatchNorm's ``num_batches_tracked``) are taken from

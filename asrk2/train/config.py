@@ -1,12 +1,21 @@
 """The experiment configuration: one typed dataclass tree loaded from YAML."""
+
 from dataclasses import dataclass, field
 from typing import Literal
 
 from asrk2.data.datamodule import DataConfig
 from asrk2.features.fbank import FbankConfig
+from asrk2.losses.combiner import LossConfig
 from asrk2.model.ctc_model import CtcModelConfig
 
-__all__ = ["LangConfig", "OptimConfig", "TrainConfig", "DecodeConfig", "ExperimentConfig"]
+__all__ = [
+    "LangConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "DecodeConfig",
+    "ExperimentConfig",
+    "LossConfig",
+]
 
 
 @dataclass
@@ -19,36 +28,82 @@ class LangConfig:
 
 @dataclass
 class OptimConfig:
-    """AdamW with a Noam-style schedule: linear warm-up, then 1/sqrt(step) decay.
+    """AdamW with linear warm-up, then a Noam, cosine or step decay.
 
     Attributes:
       peak_lr: learning rate reached at the end of warm-up.
       warmup_steps: optimizer steps of linear warm-up.
       weight_decay: AdamW weight decay.
       grad_clip: max global gradient norm (<= 0 disables clipping).
+      scheduler: after warm-up, ``noam`` decays as 1/sqrt(step), ``cosine``
+        follows a half cosine to ``min_lr_ratio * peak_lr`` at ``total_steps``,
+        ``step`` multiplies by ``step_gamma`` every ``step_size`` steps.
+      total_steps: length of the cosine schedule in optimizer steps.
+      min_lr_ratio: cosine floor as a fraction of ``peak_lr``.
+      step_size: optimizer steps between decays of the step schedule.
+      step_gamma: decay factor of the step schedule.
     """
 
     peak_lr: float = 2e-3
     warmup_steps: int = 500
     weight_decay: float = 1e-3
     grad_clip: float = 5.0
+    scheduler: Literal["noam", "cosine", "step"] = "noam"
+    total_steps: int = 0
+    min_lr_ratio: float = 0.0
+    step_size: int = 10000
+    step_gamma: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.warmup_steps < 1:
+            raise ValueError(f"warmup_steps must be >= 1, got {self.warmup_steps}")
+        if self.scheduler == "cosine" and self.total_steps <= self.warmup_steps:
+            raise ValueError(
+                "the cosine schedule needs optim.total_steps > warmup_steps, got "
+                f"{self.total_steps}"
+            )
+        if self.scheduler == "step" and self.step_size < 1:
+            raise ValueError(f"step_size must be >= 1, got {self.step_size}")
 
 
 @dataclass
 class TrainConfig:
     """Loop options.
 
+    A "step" is one batch taken from the sampler, a skipped one included; it
+    is the unit of ``max_steps``, ``save_every_n`` and checkpoint names.
+
     Attributes:
       num_epochs: passes over the training cuts.
-      seed: seeds torch, numpy, python and the sampler.
-      log_interval: steps between log lines.
-      num_threads: torch intra-op threads (0 keeps torch's default).
+      seed: seeds torch, numpy, python (plus the rank) and the sampler.
+      log_interval: steps between log lines and TensorBoard points.
+      num_threads: torch intra-op threads of the whole job on one machine,
+        divided among its processes (0: torch's default, or the cores divided
+        among the processes when there are several).
+      max_steps: stop (with a checkpoint) after this many steps; 0: no limit.
+      save_every_n: also save ``checkpoint-<step>.pt`` every N steps; 0: only
+        ``epoch-<N>.pt`` at the end of each epoch.
+      keep_last_n: step checkpoints kept (older ones are deleted); 0 keeps all.
+      amp: mixed precision (fp16 autocast + grad scaler) on CUDA; no effect on CPU.
+      ddp_backend: ``auto`` is nccl on CUDA, gloo on CPU.
+      max_bad_batches: stop when more batches than this had a non-finite loss
+        or gradient (each one is skipped, counted and logged with its cut ids).
+      max_consecutive_bad: stop when this many batches in a row were skipped.
+      tensorboard: write TensorBoard events under ``exp_dir/tensorboard``.
     """
 
     num_epochs: int = 10
     seed: int = 42
     log_interval: int = 20
     num_threads: int = 0
+    max_steps: int = 0
+    save_every_n: int = 0
+    keep_last_n: int = 3
+    amp: bool = True
+    ddp_backend: Literal["auto", "gloo", "nccl"] = "auto"
+    max_bad_batches: int = 20
+    max_consecutive_bad: int = 5
+    tensorboard: bool = True
 
 
 @dataclass
@@ -73,3 +128,4 @@ class ExperimentConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
+    loss: LossConfig = field(default_factory=LossConfig)

@@ -1,32 +1,73 @@
-"""The training loop: conformer + k2 CTC on dynamically bucketed lhotse batches."""
-import json
+"""The training loop: conformer + k2 CTC / attention / LF-MMI, single process or DDP.
+
+One process per device under torchrun (gloo on CPUs, nccl on GPUs), or a
+plain single process. Each rank reads its own share of every batch from a
+per-rank lhotse sampler; rank 0 alone logs, writes TensorBoard, metrics and
+checkpoints. A checkpoint holds everything needed to continue exactly where it
+was taken: model, optimizer, scheduler, grad scaler, loop counters, and every
+rank's sampler position and random generator states.
+"""
+
+import dataclasses
 import logging
 import math
 import random
+import resource
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any, Dict, Iterator, List, Optional, Union
 
 import numpy as np
 import torch
 from lhotse import CutSet
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from asrk2.config import to_dict
-from asrk2.data.datamodule import filter_cuts, make_eval_loader, make_train_loader, unpack_batch
+from asrk2.data.datamodule import (
+    filter_cuts,
+    make_eval_loader,
+    make_train_loader,
+    unpack_batch,
+)
 from asrk2.lang.bpe import load_bpe
 from asrk2.lang.graph_compiler import CtcTrainingGraphCompiler
-from asrk2.losses.ctc import k2_ctc_loss
+from asrk2.lang.mmi_graphs import MmiGraphCompiler, TokenBigram, estimate_token_bigram
+from asrk2.losses.combiner import LossModule
+from asrk2.losses.mmi import LfMmiLoss, MmiOptions
 from asrk2.model.ctc_model import CtcModel
-from asrk2.train.checkpoint import save_checkpoint
+from asrk2.train import checkpoint as ckpt
 from asrk2.train.config import ExperimentConfig
-from asrk2.train.plot import plot_training_curves
-from asrk2.utils import atomic_write_text
+from asrk2.train.distributed import (
+    all_gather_objects,
+    all_reduce,
+    barrier,
+    cleanup_distributed,
+    init_distributed,
+)
+from asrk2.train.metrics import append_metrics
+from asrk2.train.schedulers import make_scheduler, noam_lambda
 
-__all__ = ["set_seed", "noam_lambda", "build_model", "train"]
+__all__ = [
+    "NonFiniteError",
+    "Trainer",
+    "TrainState",
+    "build_model",
+    "noam_lambda",
+    "set_seed",
+    "train",
+]
 
 log = logging.getLogger(__name__)
+
+# Order of the per-step statistics that are summed over ranks.
+PARTS = ("loss", "ctc", "att", "dice", "mmi")
+STATS = ("frames", "bad", "audio") + PARTS
+
+
+class NonFiniteError(RuntimeError):
+    """Too many batches had a non-finite loss or gradient."""
 
 
 def set_seed(seed: int) -> None:
@@ -36,72 +77,482 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def noam_lambda(warmup_steps: int):
-    """LR multiplier: linear warm-up to 1 at ``warmup_steps``, then ``sqrt(warmup/step)``."""
-
-    def factor(step: int) -> float:
-        step = max(step, 1)
-        return min(step / warmup_steps, math.sqrt(warmup_steps / step))
-
-    return factor
-
-
 def build_model(config: ExperimentConfig, vocab_size: int) -> CtcModel:
-    """Builds the model, filling in the vocabulary size from the lang dir."""
+    """Builds the model, filling in the vocabulary size from the lang dir.
+
+    Without attention loss (e.g. ``loss.ctc_weight: 1``) a configured decoder
+    is dropped, and the resolved config says so, so that checkpoints load.
+    """
     config.model.vocab_size = vocab_size
+    att = config.loss.attention_weight
+    if att == 0 and config.model.decoder.num_layers > 0:
+        log.info("Attention weight is 0: training without the attention decoder")
+        config.model.decoder.num_layers = 0
+    if att > 0 and config.model.decoder.num_layers == 0:
+        raise ValueError(
+            f"loss attention weight is {att} but model.decoder.num_layers is 0"
+        )
     return CtcModel(config.model)
 
 
 @dataclass
-class _Step:
-    loss_sum: float
-    frames: int
-    finite: bool
+class TrainState:
+    """Loop counters, saved in checkpoints.
+
+    Attributes:
+      epoch: the current epoch (1-based).
+      step: batches taken so far, skipped ones included.
+      epoch_done: the current epoch is finished and validated.
+      bad_batches: batches skipped for a non-finite loss or gradient.
+      consecutive_bad: batches skipped in a row, up to now.
+      sums: this epoch's training sums over all ranks (``STATS`` and seconds).
+    """
+
+    epoch: int = 1
+    step: int = 0
+    epoch_done: bool = False
+    bad_batches: int = 0
+    consecutive_bad: int = 0
+    sums: Dict[str, float] = field(default_factory=dict)
 
 
-def _compute_loss(
-    model: CtcModel, compiler: CtcTrainingGraphCompiler, batch: dict, device: torch.device
-):
-    features, feature_lens, texts, _ = unpack_batch(batch)
-    log_probs, out_lens = model(features.to(device), feature_lens.to(device))
-    graphs = compiler.compile(texts, device=device)
-    loss = k2_ctc_loss(log_probs, out_lens, graphs, reduction="sum")
-    return loss, int(out_lens.sum())
+class Trainer:
+    """Sets up model, data, optimizer and logging, then runs epochs.
 
+    Args:
+      config: the experiment configuration (saved into every checkpoint).
+      train_cuts: training cuts with features and one supervision each.
+      valid_cuts: validation cuts, scored at the end of each epoch.
+      lang_dir: holds ``bpe.model``.
+      exp_dir: output directory, shared by all ranks.
+      device: ``cpu``/``cuda``; default CUDA when available.
+    """
 
-def _train_step(model, compiler, batch, optimizer, scheduler, config, device) -> _Step:
-    loss, frames = _compute_loss(model, compiler, batch, device)
-    if not torch.isfinite(loss):
-        # Skip rather than poison the weights; the caller counts these.
-        optimizer.zero_grad()
-        return _Step(float("nan"), frames, False)
-    optimizer.zero_grad()
-    (loss / frames).backward()
-    if config.optim.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
-    optimizer.step()
-    scheduler.step()
-    return _Step(loss.item(), frames, True)
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        train_cuts: CutSet,
+        valid_cuts: CutSet,
+        lang_dir: Path,
+        exp_dir: Path,
+        device: Optional[str] = None,
+    ) -> None:
+        self.config = config
+        self.exp_dir = Path(exp_dir)
+        use_cuda = (device or ("cuda" if torch.cuda.is_available() else "cpu")) != "cpu"
+        self.dist = init_distributed(config.train.ddp_backend, use_cuda)
+        self.device = (
+            torch.device("cuda", self.dist.local_rank)
+            if use_cuda
+            else torch.device("cpu")
+        )
+        self._set_threads()
+        set_seed(config.train.seed + self.dist.rank)
+        if self.dist.is_main:
+            self.exp_dir.mkdir(parents=True, exist_ok=True)
+        self.state = TrainState()
+        self._pending_rng: Optional[Dict[str, Any]] = None
+        self._build_model(Path(lang_dir), train_cuts)
+        self._build_data(train_cuts, valid_cuts)
+        self._build_optim()
+        self.writer = None
+        if self.dist.is_main and config.train.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
 
+            self.writer = SummaryWriter(str(self.exp_dir / "tensorboard"))
 
-@torch.no_grad()
-def compute_valid_loss(model, compiler, loader, device) -> float:
-    """Per-frame CTC loss over a whole evaluation loader."""
-    model.eval()
-    total, frames = 0.0, 0
-    for batch in loader:
-        loss, n = _compute_loss(model, compiler, batch, device)
-        if torch.isfinite(loss):
-            total, frames = total + loss.item(), frames + n
-    model.train()
-    return total / max(frames, 1)
+    def _set_threads(self) -> None:
+        """Divides the machine's (or the configured) threads among local ranks."""
+        per_machine = self.config.train.num_threads
+        if per_machine <= 0 and self.dist.local_world_size > 1:
+            per_machine = torch.get_num_threads()
+        if per_machine > 0:
+            torch.set_num_threads(max(1, per_machine // self.dist.local_world_size))
 
+    def _build_model(self, lang_dir: Path, train_cuts: CutSet) -> None:
+        """Model, loss module (with LF-MMI graphs) and the DDP wrapper."""
+        sp = load_bpe(lang_dir / "bpe.model")
+        self.sp = sp
+        compiler = CtcTrainingGraphCompiler(lang_dir / "bpe.model")
+        self.model = build_model(self.config, sp.get_piece_size()).to(self.device)
+        mmi = None
+        if self.config.loss.mmi_weight > 0:
+            mmi = LfMmiLoss(
+                MmiGraphCompiler(
+                    lang_dir / "bpe.model", self._token_bigram(compiler, train_cuts)
+                ),
+                self._mmi_options(),
+            )
+        self.loss_module = LossModule(self.model, self.config.loss, compiler, mmi)
+        self.ddp_module: torch.nn.Module = self.loss_module
+        if self.dist.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            loss = self.config.loss
+            # Without CTC and MMI the CTC output layer gets no gradient.
+            unused = loss.ctc_weight == 0 and loss.mmi_weight == 0
+            self.ddp_module = DistributedDataParallel(
+                self.loss_module, device_ids=ids, find_unused_parameters=unused
+            )
+        if self.dist.is_main:
+            log.info("Model: %.2f M parameters", self.model.num_params() / 1e6)
 
-def _log_epoch(exp_dir: Path, row: Dict[str, float]) -> None:
-    metrics = exp_dir / "metrics.jsonl"
-    old = metrics.read_text() if metrics.exists() else ""
-    atomic_write_text(metrics, old + json.dumps(row) + "\n")
-    plot_training_curves(metrics, exp_dir / "training-curves.png")
+    def _mmi_options(self) -> MmiOptions:
+        cfg = self.config.loss
+        return MmiOptions(
+            den_scale=cfg.den_scale,
+            output_beam=cfg.mmi_output_beam,
+            den_pruned=cfg.mmi_den_pruned,
+        )
+
+    def _token_bigram(
+        self, compiler: CtcTrainingGraphCompiler, cuts: CutSet
+    ) -> TokenBigram:
+        """Rank 0 estimates "P" from the training texts; the others read its file."""
+        path = self.exp_dir / "P_bigram.txt"
+        if self.dist.is_main:
+            texts = [c.supervisions[0].text for c in cuts]
+            ids = compiler.texts_to_ids(texts)
+            estimate_token_bigram(ids, self.config.loss.mmi_bigram_smoothing).save(path)
+        barrier()
+        return TokenBigram.load(path)
+
+    def _build_data(self, train_cuts: CutSet, valid_cuts: CutSet) -> None:
+        """Per-rank training loader and this rank's share of the validation cuts."""
+        encoder = self.model.encoder
+
+        def fits(cut) -> bool:
+            lens = encoder.subsampled_lengths(torch.tensor([cut.num_frames]))
+            return len(self.sp.encode(cut.supervisions[0].text)) <= int(lens[0])
+
+        train_cuts, _ = filter_cuts(train_cuts, self.config.data, fits)
+        world, rank = self.dist.world_size, self.dist.rank
+        self.train_loader = make_train_loader(
+            train_cuts, self.config.data, seed=self.config.train.seed,
+            world_size=world, rank=rank,
+        )  # fmt: skip
+        shard = CutSet.from_cuts(
+            c for i, c in enumerate(valid_cuts) if i % world == rank
+        )
+        # lhotse wants at least as many cuts as buckets; a rank's share may be small.
+        eval_config = dataclasses.replace(
+            self.config.data,
+            num_buckets=max(1, min(self.config.data.num_buckets, len(shard))),
+        )
+        self.valid_loader = make_eval_loader(shard, eval_config) if len(shard) else None
+
+    def _build_optim(self) -> None:
+        cfg = self.config.optim
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.peak_lr, weight_decay=cfg.weight_decay
+        )
+        self.scheduler = make_scheduler(self.optimizer, cfg)
+        self.amp = self.config.train.amp and self.device.type == "cuda"
+        self.scaler = torch.cuda.amp.GradScaler(enabled=self.amp)
+
+    # ----------------------------------------------------------- checkpoints
+
+    def _checkpoint(self) -> Dict[str, Any]:
+        """Everything needed to continue; collective (every rank must call)."""
+        rank_state = {
+            "rng": ckpt.rng_state(),
+            "sampler": self.train_loader.sampler.state_dict(),
+        }
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "grad_scaler": self.scaler.state_dict(),
+            "train_state": asdict(self.state),
+            "rank_states": all_gather_objects(rank_state),
+            "world_size": self.dist.world_size,
+            "epoch": self.state.epoch,
+            "step": self.state.step,
+            "config": to_dict(self.config),
+        }
+
+    def save(self, path: Path) -> None:
+        """Saves a checkpoint from rank 0 and marks it as the latest; collective."""
+        state = self._checkpoint()
+        if self.dist.is_main:
+            ckpt.save_checkpoint(path, state)
+            ckpt.mark_latest(path)
+            ckpt.prune_step_checkpoints(self.exp_dir, self.config.train.keep_last_n)
+        barrier()
+
+    def resume(self, path: Union[str, Path]) -> None:
+        """Loads a checkpoint so that :meth:`fit` continues exactly from it.
+
+        Args:
+          path: a checkpoint of this trainer, saved with the same world size.
+        """
+        state = ckpt.load_checkpoint(Path(path))
+        if state.get("world_size") != self.dist.world_size:
+            raise ValueError(
+                f"{path} was saved by {state.get('world_size')} processes, this job "
+                f"has {self.dist.world_size}; resume with the same world size"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["grad_scaler"])
+        self.state = TrainState(**state["train_state"])
+        mine = state["rank_states"][self.dist.rank]
+        if self.state.epoch_done:
+            ckpt.set_rng_state(mine["rng"])
+        else:
+            self.train_loader.sampler.load_state_dict(mine["sampler"])
+            # Restored after the epoch's DataLoader iterator exists, because
+            # creating it draws a seed from torch's generator.
+            self._pending_rng = mine["rng"]
+        log.info(
+            "Resumed from %s at epoch %d, step %d",
+            path,
+            self.state.epoch,
+            self.state.step,
+        )
+
+    # ------------------------------------------------------------- training
+
+    def _record_bad(self, what: str, cut_ids: List[str], bad_here: bool) -> None:
+        """Counts a skipped batch; stops when it keeps happening."""
+        cfg = self.config.train
+        self.state.bad_batches += 1
+        self.state.consecutive_bad += 1
+        if bad_here:
+            log.warning(
+                "Step %d: non-finite %s; batch skipped (%d so far). Cuts: %s",
+                self.state.step, what, self.state.bad_batches, " ".join(cut_ids),
+            )  # fmt: skip
+        if (
+            self.state.bad_batches > cfg.max_bad_batches
+            or self.state.consecutive_bad >= cfg.max_consecutive_bad
+        ):
+            state = self.state
+            raise NonFiniteError(
+                f"stopping at step {state.step}: {state.bad_batches} batches skipped "
+                f"for non-finite loss/gradients ({state.consecutive_bad} in a row; "
+                f"limits train.max_bad_batches={cfg.max_bad_batches}, "
+                f"train.max_consecutive_bad={cfg.max_consecutive_bad}). Check the "
+                "logged cut ids (corrupt features, transcripts longer than the "
+                "audio) or lower optim.peak_lr."
+            )
+
+    def _tensor(self, values: List[float]) -> torch.Tensor:
+        """float64 tensor on the training device: nccl reduces only CUDA tensors."""
+        return torch.tensor(values, dtype=torch.float64, device=self.device)
+
+    def _skip_backward(self) -> None:
+        """Zero gradients that every rank must still all-reduce under DDP."""
+        if self.dist.distributed:
+            # DDP expects a backward after its forward on every rank; this one
+            # gives all-zero gradients, so the skipped step changes nothing.
+            dummy = sum(p.sum() for p in self.ddp_module.parameters()) * 0.0
+            dummy.backward()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _forward(self, batch: Dict[str, Any]):
+        features, feature_lens, texts, cut_ids = unpack_batch(batch)
+        with torch.cuda.amp.autocast(enabled=self.amp):
+            out = self.ddp_module(
+                features.to(self.device), feature_lens.to(self.device), texts
+            )
+        audio = sum(c.duration for c in batch["supervisions"]["cut"])
+        return out, audio, cut_ids
+
+    def train_step(self, batch: Dict[str, Any]) -> Optional[Dict[str, float]]:
+        """One optimizer step on this rank's share of a batch.
+
+        The loss is normalised by the encoder frames of the whole global batch,
+        so N ranks step exactly like one process on the concatenated batch.
+
+        Args:
+          batch: a lhotse K2SpeechRecognitionDataset batch.
+        Returns:
+          Statistics summed over ranks (``STATS`` plus ``grad_norm``), or None
+          when the batch was skipped for a non-finite loss or gradient.
+        """
+        out, audio, cut_ids = self._forward(batch)
+        loss = out["loss"]
+        bad_here = not bool(torch.isfinite(loss.detach()))
+        local = [float(out["frames"]), float(bad_here), audio]
+        local += [float(out[p].detach()) if p in out else 0.0 for p in PARTS]
+        stats = all_reduce(self._tensor(local)).cpu()
+        if stats[1] > 0:
+            self._skip_backward()
+            self._record_bad("loss", cut_ids, bad_here)
+            return None
+        scale = self.dist.world_size / float(stats[0])
+        self.scaler.scale(loss * scale).backward()
+        self.scaler.unscale_(self.optimizer)
+        clip = self.config.optim.grad_clip
+        norm = torch.nn.utils.clip_grad_norm_(
+            self.model.parameters(), clip if clip > 0 else math.inf
+        )
+        if not torch.isfinite(norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.amp:
+                # fp16 overflow: the scaler lowers its scale and skips the step.
+                self.scaler.update()
+                return None
+            self._record_bad("gradient", cut_ids, True)
+            return None
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.state.consecutive_bad = 0
+        result = dict(zip(STATS, stats.tolist()))
+        result["grad_norm"] = float(norm)
+        return result
+
+    def _log_step(self, result: Dict[str, float]) -> None:
+        if not self.dist.is_main or self.state.step % self.config.train.log_interval:
+            return
+        frames = max(result["frames"], 1.0)
+        lr = self.scheduler.get_last_lr()[0]
+        log.info(
+            "epoch %d step %d: loss/frame %.4f, lr %.2e, grad norm %.2f",
+            self.state.epoch, self.state.step, result["loss"] / frames, lr,
+            result["grad_norm"],
+        )  # fmt: skip
+        if self.writer is not None:
+            step = self.state.step
+            for part in PARTS:
+                if result[part]:
+                    self.writer.add_scalar(f"train/{part}", result[part] / frames, step)
+            self.writer.add_scalar("train/lr", lr, step)
+            self.writer.add_scalar("train/grad_norm", result["grad_norm"], step)
+            self.writer.add_scalar("train/bad_batches", self.state.bad_batches, step)
+
+    def _batches(self) -> Iterator[Dict[str, Any]]:
+        """This epoch's remaining batches, with the resumed RNG state in place."""
+        self.train_loader.sampler.set_epoch(self.state.epoch)
+        iterator = iter(self.train_loader)
+        if self._pending_rng is not None:
+            ckpt.set_rng_state(self._pending_rng)
+            self._pending_rng = None
+        return iterator
+
+    def run_epoch(self) -> bool:
+        """Trains until the epoch ends (True) or ``max_steps`` is reached (False)."""
+        cfg = self.config.train
+        sums = self.state.sums
+        self.ddp_module.train()
+        start = time.time()
+        progress = tqdm(
+            self._batches(), desc=f"epoch {self.state.epoch}", leave=False,
+            disable=not self.dist.is_main,
+        )  # fmt: skip
+        for batch in progress:
+            self.state.step += 1
+            result = self.train_step(batch)
+            if result is not None:
+                for key in STATS:
+                    sums[key] = sums.get(key, 0.0) + result[key]
+                self._log_step(result)
+            # Seconds count data loading and steps, not checkpoint writing.
+            sums["seconds"] = sums.get("seconds", 0.0) + time.time() - start
+            step = self.state.step
+            saved = cfg.save_every_n > 0 and step % cfg.save_every_n == 0
+            if saved:
+                self.save(self.exp_dir / f"checkpoint-{step}.pt")
+            if cfg.max_steps > 0 and step >= cfg.max_steps:
+                if not saved:
+                    self.save(self.exp_dir / f"checkpoint-{step}.pt")
+                return False
+            start = time.time()
+        return True
+
+    @torch.no_grad()
+    def validate(self) -> Dict[str, float]:
+        """Per-frame losses over the validation cuts of all ranks."""
+        module = self.loss_module
+        module.eval()
+        local = torch.zeros(1 + len(PARTS), dtype=torch.float64)  # summed on CPU
+        for batch in self.valid_loader if self.valid_loader is not None else []:
+            features, feature_lens, texts, _ = unpack_batch(batch)
+            with torch.cuda.amp.autocast(enabled=self.amp):
+                out = module(
+                    features.to(self.device), feature_lens.to(self.device), texts
+                )
+            if torch.isfinite(out["loss"]):
+                local[0] += float(out["frames"])
+                for i, part in enumerate(PARTS, start=1):
+                    local[i] += float(out[part]) if part in out else 0.0
+        module.train()
+        total = all_reduce(self._tensor(local.tolist())).cpu()
+        frames = max(float(total[0]), 1.0)
+        return {part: float(total[i]) / frames for i, part in enumerate(PARTS, start=1)}
+
+    def _end_epoch(self) -> Path:
+        """Validates, logs the epoch's metrics and saves ``epoch-N.pt``."""
+        valid = self.validate()
+        sums = self.state.sums
+        frames = max(sums.get("frames", 0.0), 1.0)
+        row = {
+            "epoch": self.state.epoch,
+            "step": self.state.step,
+            "train_loss": sums.get("loss", 0.0) / frames,
+            "valid_loss": valid["loss"],
+            "skipped_batches": self.state.bad_batches,
+            "seconds": round(sums.get("seconds", 0.0), 1),
+            "audio_seconds": round(sums.get("audio", 0.0), 1),
+            "audio_seconds_per_second": sums.get("audio", 0.0)
+            / max(sums.get("seconds", 0.0), 1e-9),
+            "world_size": self.dist.world_size,
+            "max_rss_mb": self._peak_memory_mb(),
+        }
+        for part in PARTS[1:]:
+            if sums.get(part):
+                row[f"train_{part}"] = sums[part] / frames
+                row[f"valid_{part}"] = valid[part]
+        if self.dist.is_main:
+            log.info("Epoch %d: %s", self.state.epoch, row)
+            if self.writer is not None:
+                self.writer.add_scalar("valid/loss", valid["loss"], self.state.step)
+            append_metrics(self.exp_dir, row)
+        self.state.epoch_done = True
+        path = self.exp_dir / f"epoch-{self.state.epoch}.pt"
+        self.save(path)
+        return path
+
+    def _peak_memory_mb(self) -> float:
+        """Largest peak resident memory over ranks (GPU memory on CUDA), in MiB."""
+        if self.device.type == "cuda":
+            peak = torch.cuda.max_memory_allocated(self.device) / 2**20
+        else:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return float(all_reduce(self._tensor([peak]), "max")[0])
+
+    def fit(self) -> Optional[Path]:
+        """Runs the remaining epochs (or up to ``max_steps``).
+
+        Returns:
+          The last checkpoint written by this call (None if nothing was left).
+        """
+        cfg = self.config.train
+        last = None
+        while self.state.epoch <= cfg.num_epochs:
+            if cfg.max_steps > 0 and self.state.step >= cfg.max_steps:
+                break
+            if self.state.epoch_done:
+                self.state = TrainState(
+                    epoch=self.state.epoch + 1, step=self.state.step,
+                    bad_batches=self.state.bad_batches,
+                    consecutive_bad=self.state.consecutive_bad,
+                )  # fmt: skip
+                continue
+            if not self.run_epoch():
+                last = self.exp_dir / f"checkpoint-{self.state.step}.pt"
+                break
+            last = self._end_epoch()
+        return last
+
+    def close(self) -> None:
+        """Flushes TensorBoard and leaves the process group."""
+        if self.writer is not None:
+            self.writer.close()
+        cleanup_distributed()
 
 
 def train(
@@ -111,8 +562,9 @@ def train(
     lang_dir: Path,
     exp_dir: Path,
     device: Optional[str] = None,
+    resume: Union[bool, str, Path, None] = None,
 ) -> Path:
-    """Trains a CTC model and saves ``epoch-N.pt`` checkpoints in ``exp_dir``.
+    """Trains a model; run under torchrun for DDP, or as a single process.
 
     Args:
       config: the experiment configuration (saved into every checkpoint).
@@ -121,74 +573,20 @@ def train(
       lang_dir: holds ``bpe.model``.
       exp_dir: output directory (checkpoints, metrics, TensorBoard, curves).
       device: ``cpu``/``cuda``; default: CUDA when available.
+      resume: a checkpoint path, or True for the latest one in ``exp_dir``
+        (starting afresh when there is none).
     Returns:
-      Path of the last checkpoint.
+      Path of the last checkpoint written.
     """
-    from torch.utils.tensorboard import SummaryWriter
-
-    exp_dir = Path(exp_dir)
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    set_seed(config.train.seed)
-    if config.train.num_threads > 0:
-        torch.set_num_threads(config.train.num_threads)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    sp = load_bpe(Path(lang_dir) / "bpe.model")
-    compiler = CtcTrainingGraphCompiler(Path(lang_dir) / "bpe.model")
-    model = build_model(config, sp.get_piece_size()).to(dev)
-    log.info("Model: %.2f M parameters", model.num_params() / 1e6)
-
-    def fits(cut) -> bool:
-        lens = model.encoder.subsampled_lengths(torch.tensor([cut.num_frames]))
-        return len(sp.encode(cut.supervisions[0].text)) <= int(lens[0])
-
-    train_cuts, _ = filter_cuts(train_cuts, config.data, fits)
-    train_loader = make_train_loader(train_cuts, config.data, seed=config.train.seed)
-    valid_loader = make_eval_loader(valid_cuts, config.data)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.optim.peak_lr, weight_decay=config.optim.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, noam_lambda(config.optim.warmup_steps))
-    writer = SummaryWriter(str(exp_dir / "tensorboard"))
-    step, skipped, last = 0, 0, exp_dir / "epoch-0.pt"
-    for epoch in range(1, config.train.num_epochs + 1):
-        train_loader.sampler.set_epoch(epoch)
-        start, loss_sum, frames = time.time(), 0.0, 0
-        model.train()
-        for batch in tqdm(train_loader, desc=f"epoch {epoch}", leave=False):
-            result = _train_step(model, compiler, batch, optimizer, scheduler, config, dev)
-            step += 1
-            if not result.finite:
-                skipped += 1
-                log.warning("Non-finite loss at step %d; batch skipped (%d so far)", step, skipped)
-                continue
-            loss_sum, frames = loss_sum + result.loss_sum, frames + result.frames
-            if step % config.train.log_interval == 0:
-                writer.add_scalar("train/loss", result.loss_sum / result.frames, step)
-                writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
-        valid_loss = compute_valid_loss(model, compiler, valid_loader, dev)
-        row = {
-            "epoch": epoch,
-            "step": step,
-            "train_loss": loss_sum / max(frames, 1),
-            "valid_loss": valid_loss,
-            "skipped_batches": skipped,
-            "seconds": round(time.time() - start, 1),
-        }
-        log.info("Epoch %d: %s", epoch, row)
-        writer.add_scalar("valid/loss", valid_loss, step)
-        _log_epoch(exp_dir, row)
-        last = exp_dir / f"epoch-{epoch}.pt"
-        save_checkpoint(
-            last,
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "sampler": train_loader.sampler.state_dict(),
-                "epoch": epoch,
-                "step": step,
-                "config": to_dict(config),
-            },
-        )
-    writer.close()
-    return last
+    trainer = Trainer(config, train_cuts, valid_cuts, lang_dir, exp_dir, device)
+    try:
+        if resume is True:
+            resume = ckpt.latest_checkpoint(Path(exp_dir))
+            if resume is None:
+                log.info("No checkpoint in %s: starting afresh", exp_dir)
+        if resume:
+            trainer.resume(resume)
+        last = trainer.fit()
+    finally:
+        trainer.close()
+    return last if last is not None else ckpt.latest_checkpoint(Path(exp_dir))

@@ -1,0 +1,198 @@
+"""The training objective: CTC, attention and LF-MMI losses mixed by weight.
+
+``total = ctc_weight * ctc + att_weight * (att + dice_weight * dice)
++ mmi_weight * mmi``, every part a sum over the batch (tokens for the
+attention loss, utterances otherwise); the trainer divides by the number of
+encoder frames. By default ``att_weight = 1 - ctc_weight - mmi_weight``
+(WeNet's convention), so ``ctc_weight: 1`` trains CTC alone and drops the
+attention decoder.
+
+The whole computation sits in :class:`LossModule`'s ``forward`` because
+DistributedDataParallel synchronises gradients only for work done inside the
+``forward`` of the module it wraps.
+"""
+
+from dataclasses import dataclass
+from typing import Dict, List, Literal, Optional
+
+import k2
+import torch
+from torch import nn
+
+from asrk2.lang.graph_compiler import CtcTrainingGraphCompiler
+from asrk2.losses.ctc import k2_ctc_loss
+from asrk2.losses.dice import dice_loss
+from asrk2.losses.focal import ctc_focal_loss, focal_loss, sigmoid_focal_loss
+from asrk2.losses.label_smoothing import label_smoothing_loss
+from asrk2.losses.mmi import LfMmiLoss
+from asrk2.model.ctc_model import CtcModel
+from asrk2.model.decoder import IGNORE_ID, SOS_EOS_ID, add_sos_eos
+
+__all__ = ["LossConfig", "LossModule"]
+
+
+@dataclass
+class LossConfig:
+    """Which losses are trained and how they are weighted.
+
+    Attributes:
+      ctc_weight: weight of the k2 CTC loss.
+      att_weight: weight of the attention decoder loss; None (default) means
+        ``max(0, 1 - ctc_weight - mmi_weight)``. The decoder exists iff > 0.
+      mmi_weight: weight of the k2 LF-MMI loss.
+      att_loss: the attention loss: ``label_smoothing`` cross-entropy,
+        softmax ``focal`` or ``sigmoid_focal`` (both with label smoothing).
+      label_smoothing: eps of the attention losses.
+      focal_gamma: gamma of the focal attention losses.
+      focal_alpha: sigmoid focal: weight of positives in [0, 1] (< 0: none);
+        softmax focal: a global scale when >= 0.
+      ctc_focal_gamma: > 0 scales each utterance's CTC loss by (1 - p)^gamma.
+      dice_weight: adds ``dice_weight *`` soft dice over the decoder's
+        posteriors to the attention loss.
+      dice_smooth: smoothing constant of the dice loss.
+      den_scale: LF-MMI denominator scale.
+      mmi_bigram_smoothing: add-k smoothing of the token bigram "P"; 0 keeps
+        only bigrams seen in the training transcripts.
+      mmi_output_beam: output beam of the LF-MMI intersections.
+      mmi_den_pruned: pruned intersection for the LF-MMI denominator.
+    """
+
+    ctc_weight: float = 1.0
+    att_weight: Optional[float] = None
+    mmi_weight: float = 0.0
+    att_loss: Literal["label_smoothing", "focal", "sigmoid_focal"] = "label_smoothing"
+    label_smoothing: float = 0.1
+    focal_gamma: float = 2.0
+    focal_alpha: float = -1.0
+    ctc_focal_gamma: float = 0.0
+    dice_weight: float = 0.0
+    dice_smooth: float = 1.0
+    den_scale: float = 1.0
+    mmi_bigram_smoothing: float = 0.0
+    mmi_output_beam: float = 10.0
+    mmi_den_pruned: bool = False
+
+    def __post_init__(self) -> None:
+        weights = (self.ctc_weight, self.attention_weight, self.mmi_weight)
+        if min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(
+                f"loss weights must be >= 0 with a positive sum, got ctc/att/mmi "
+                f"= {weights}"
+            )
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(
+                f"label_smoothing must be in [0, 1): {self.label_smoothing}"
+            )
+        if self.dice_weight > 0 and self.attention_weight == 0:
+            raise ValueError(
+                "dice_weight > 0 needs the attention decoder (att_weight > 0)"
+            )
+
+    @property
+    def attention_weight(self) -> float:
+        """The resolved attention weight (``att_weight`` or its default)."""
+        if self.att_weight is not None:
+            return self.att_weight
+        return max(0.0, 1.0 - self.ctc_weight - self.mmi_weight)
+
+
+class LossModule(nn.Module):
+    """Computes the weighted training loss of a batch from features and texts.
+
+    Args:
+      model: the acoustic model (with a decoder iff the attention weight > 0).
+      config: weights and loss options.
+      compiler: turns texts into token ids (and CTC graphs).
+      mmi: the LF-MMI loss; required iff ``mmi_weight > 0``.
+    """
+
+    def __init__(
+        self,
+        model: CtcModel,
+        config: LossConfig,
+        compiler: CtcTrainingGraphCompiler,
+        mmi: Optional[LfMmiLoss] = None,
+    ) -> None:
+        super().__init__()
+        if (config.attention_weight > 0) != (model.decoder is not None):
+            raise ValueError(
+                f"attention weight {config.attention_weight} but the model has "
+                f"{'a' if model.decoder is not None else 'no'} decoder; set "
+                "model.decoder.num_layers > 0 exactly when att_weight > 0"
+            )
+        if config.mmi_weight > 0 and mmi is None:
+            raise ValueError("mmi_weight > 0 needs an LfMmiLoss")
+        self.model = model
+        self.config = config
+        self.compiler = compiler
+        self.mmi = mmi
+
+    def _attention(
+        self,
+        encoder_out: torch.Tensor,
+        out_lens: torch.Tensor,
+        token_ids: List[List[int]],
+    ) -> Dict[str, torch.Tensor]:
+        """Attention loss (and dice) sums of a batch."""
+        cfg = self.config
+        ys_in, ys_out, ys_lens = add_sos_eos(
+            token_ids, SOS_EOS_ID, SOS_EOS_ID, IGNORE_ID, encoder_out.device
+        )
+        logits = self.model.decoder(encoder_out, out_lens, ys_in, ys_lens)
+        if cfg.att_loss == "label_smoothing":
+            att = label_smoothing_loss(logits, ys_out, cfg.label_smoothing)
+        elif cfg.att_loss == "focal":
+            alpha = cfg.focal_alpha if cfg.focal_alpha >= 0 else None
+            att = focal_loss(
+                logits, ys_out, cfg.focal_gamma, alpha, cfg.label_smoothing
+            )
+        else:
+            att = sigmoid_focal_loss(
+                logits, ys_out, cfg.focal_gamma, cfg.focal_alpha, cfg.label_smoothing
+            )
+        parts = {"att": att}
+        if cfg.dice_weight > 0:
+            probs = logits.float().softmax(dim=-1)
+            parts["dice"] = dice_loss(probs, ys_out, smooth=cfg.dice_smooth)
+        return parts
+
+    def forward(
+        self,
+        features: torch.Tensor,
+        feature_lens: torch.Tensor,
+        texts: List[str],
+    ) -> Dict[str, torch.Tensor]:
+        """Computes every configured loss of a batch.
+
+        Args:
+          features: (N, T, C) padded features.
+          feature_lens: valid frames (N,).
+          texts: N transcripts, in batch order.
+        Returns:
+          ``loss``: the weighted total (a sum over the batch, not normalised);
+          ``frames``: encoder output frames in the batch (the normaliser);
+          and each part's sum (``ctc``, ``att``, ``dice``, ``mmi``), all
+          0-dim tensors.
+        """
+        cfg = self.config
+        token_ids = self.compiler.texts_to_ids(texts)
+        encoder_out, out_lens = self.model.encode(features, feature_lens)
+        parts: Dict[str, torch.Tensor] = {}
+        if cfg.ctc_weight > 0 or cfg.mmi_weight > 0:
+            log_probs = self.model.ctc_log_probs(encoder_out)
+        if cfg.ctc_weight > 0:
+            graphs = k2.ctc_graph(token_ids, modified=False, device=log_probs.device)
+            nll = k2_ctc_loss(log_probs, out_lens, graphs, reduction="none")
+            parts["ctc"] = ctc_focal_loss(nll, cfg.ctc_focal_gamma, "sum")
+        if cfg.mmi_weight > 0:
+            parts["mmi"] = self.mmi(log_probs, out_lens, token_ids).sum()
+        if cfg.attention_weight > 0:
+            parts.update(self._attention(encoder_out, out_lens, token_ids))
+        weights = {
+            "ctc": cfg.ctc_weight,
+            "mmi": cfg.mmi_weight,
+            "att": cfg.attention_weight,
+            "dice": cfg.attention_weight * cfg.dice_weight,
+        }
+        total = sum(weights[name] * value for name, value in parts.items())
+        return {"loss": total, "frames": out_lens.sum(), **parts}

@@ -1,0 +1,132 @@
+"""Lattice-free MMI loss with k2 (icefall's ``LFMMILoss``, built on our graphs).
+
+Per utterance the loss is ``-(num_tot - den_scale * den_tot)``, where the
+totals are log-semiring total scores of the network's log-probs intersected
+with the numerator graph (the transcript's CTC graph scored by the token
+bigram) and with the denominator graph (CTC topology x bigram). With
+``den_scale = 1`` and the numerator paths a subset of the denominator's, it is
+``-log`` of the transcript's posterior, so it is >= 0 and 0 only when the
+model puts all mass on the transcript. See :mod:`asrk2.lang.mmi_graphs`.
+"""
+
+from dataclasses import dataclass
+from typing import List, Literal
+
+import k2
+import torch
+
+from asrk2.lang.mmi_graphs import MmiGraphCompiler, build_num_graphs
+from asrk2.losses.ctc import check_dense_inputs, reduce_losses, sorted_dense_fsa_vec
+
+__all__ = ["MmiOptions", "mmi_loss", "LfMmiLoss"]
+
+
+@dataclass
+class MmiOptions:
+    """Intersection options of the LF-MMI loss.
+
+    Attributes:
+      den_scale: weight of the denominator total score.
+      output_beam: lattice beam of both intersections (larger: more exact).
+      den_pruned: use ``k2.intersect_dense_pruned`` for the denominator, which
+        bounds memory and time on large bigram graphs at the cost of exactness.
+      search_beam: pruned search beam (``den_pruned`` only).
+      min_active_states: pruned search minimum (``den_pruned`` only).
+      max_active_states: pruned search maximum (``den_pruned`` only).
+    """
+
+    den_scale: float = 1.0
+    output_beam: float = 10.0
+    den_pruned: bool = False
+    search_beam: float = 20.0
+    min_active_states: int = 30
+    max_active_states: int = 10000
+
+
+def _tot_scores(lats: k2.Fsa) -> torch.Tensor:
+    return lats.get_tot_scores(log_semiring=True, use_double_scores=True)
+
+
+def mmi_loss(
+    log_probs: torch.Tensor,
+    out_lens: torch.Tensor,
+    num_graphs: k2.Fsa,
+    den_graph: k2.Fsa,
+    options: MmiOptions = MmiOptions(),
+    reduction: Literal["sum", "mean", "none"] = "sum",
+) -> torch.Tensor:
+    """LF-MMI loss of a padded batch.
+
+    Args:
+      log_probs: (N, T, V) network log-probs (log-softmax); blank is 0.
+      out_lens: valid frames (N,), each in ``[1, T]``.
+      num_graphs: FsaVec of N numerator graphs in batch order.
+      den_graph: the single denominator Fsa, on the same device.
+      options: den_scale and intersection beams.
+      reduction: ``sum``/``mean`` over utterances or ``none`` for (N,) in
+        batch order. An utterance whose transcript its graphs cannot align
+        (too few frames, or a bigram pair of probability 0) gives ``inf``.
+    Returns:
+      A scalar or (N,), float (double-precision totals cast to float32).
+    """
+    lens = check_dense_inputs(log_probs, out_lens, num_graphs)
+    dense, order = sorted_dense_fsa_vec(log_probs, lens)
+    device = log_probs.device
+    num_lats = k2.intersect_dense(
+        k2.index_fsa(num_graphs, order.to(torch.int32).to(device)),
+        dense,
+        output_beam=options.output_beam,
+    )
+    den_vec = k2.create_fsa_vec([den_graph])
+    if options.den_pruned:
+        den_lats = k2.intersect_dense_pruned(
+            den_vec,
+            dense,
+            search_beam=options.search_beam,
+            output_beam=options.output_beam,
+            min_active_states=options.min_active_states,
+            max_active_states=options.max_active_states,
+        )
+    else:
+        zeros = torch.zeros(len(order), dtype=torch.int32, device=device)
+        den_lats = k2.intersect_dense(
+            k2.index_fsa(den_vec, zeros), dense, output_beam=options.output_beam
+        )
+    sorted_losses = -(_tot_scores(num_lats) - options.den_scale * _tot_scores(den_lats))
+    losses = sorted_losses[torch.argsort(order).to(sorted_losses.device)].float()
+    return reduce_losses(losses, reduction)
+
+
+class LfMmiLoss:
+    """Transcripts in, LF-MMI loss out: graph compilation plus :func:`mmi_loss`.
+
+    Args:
+      compiler: builds numerator graphs and holds the denominator graph.
+      options: den_scale and intersection beams.
+    """
+
+    def __init__(self, compiler: MmiGraphCompiler, options: MmiOptions) -> None:
+        self.compiler = compiler
+        self.options = options
+
+    def __call__(
+        self,
+        log_probs: torch.Tensor,
+        out_lens: torch.Tensor,
+        token_ids: List[List[int]],
+    ) -> torch.Tensor:
+        """Per-utterance losses (N,) of a batch; see :func:`mmi_loss`.
+
+        Args:
+          log_probs: (N, T, V) network log-probs.
+          out_lens: valid frames (N,).
+          token_ids: N transcripts as token ids (``compiler.ctc_compiler``'s).
+        Returns:
+          Losses (N,) in batch order.
+        """
+        device = log_probs.device
+        num_graphs = build_num_graphs(token_ids, self.compiler.bigram, device)
+        den_graph = self.compiler.den_graph.to(device)
+        return mmi_loss(
+            log_probs, out_lens, num_graphs, den_graph, self.options, "none"
+        )
