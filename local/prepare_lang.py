@@ -1,32 +1,78 @@
 #!/usr/bin/env python3
-"""Train a sentencepiece BPE model on the transcripts of a cut manifest.
+"""Prepare lang dirs from the transcripts of a training cut manifest.
 
 Usage:
     python local/prepare_lang.py --cuts data/manifests/synth_cuts_train.jsonl.gz \
-        --lang-dir data/lang_bpe_500 --nbpe 500
-Writes ``bpe.model`` and ``tokens.txt`` into the lang dir.
+        --lang-dir data/lang_bpe_500 --nbpe 500 [--phone-lang-dir data/lang_phone]
+
+Writes into the BPE lang dir: transcripts.txt, bpe.model, tokens.txt, words.txt,
+lexicon.txt, lexicon_disambig.txt, tokens_disambig.txt, L.pt, L_disambig.pt,
+lm_3.arpa, lm_4.arpa, G_3_gram.fst.txt, G_3_gram.pt, G_4_gram.fst.txt,
+G_4_gram.pt; the phone lang dir (CMUdict, optional) gets the same minus the
+BPE model, plus oov.txt. Steps whose outputs are up to date are skipped.
+Decoding graphs come next: local/compile_graphs.py.
 """
+
 import argparse
 import logging
 from pathlib import Path
 
 from lhotse import CutSet
 
-from asrk2.lang.bpe import train_bpe
+from asrk2.data.text import normalize_text
+from asrk2.lang.prepare import (
+    prepare_bpe_lang,
+    prepare_lms,
+    prepare_phone_lang,
+    write_transcripts,
+)
 from asrk2.utils import setup_logging
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cuts", type=Path, required=True, help="training cuts")
     parser.add_argument("--lang-dir", type=Path, required=True)
     parser.add_argument("--nbpe", type=int, default=500)
     parser.add_argument("--model-type", default="unigram", choices=["unigram", "bpe"])
+    parser.add_argument(
+        "--phone-lang-dir",
+        type=Path,
+        default=None,
+        help="also a CMUdict phone lang dir",
+    )
+    parser.add_argument(
+        "--lm-orders",
+        type=int,
+        nargs="*",
+        default=[3, 4],
+        help="n-gram orders to train",
+    )
+    parser.add_argument(
+        "--extra-words",
+        type=Path,
+        default=None,
+        help="file of words to add to the vocabulary",
+    )
     args = parser.parse_args()
     setup_logging()
-    texts = (s.text for cut in CutSet.from_file(args.cuts) for s in cut.supervisions)
-    model = train_bpe(texts, args.lang_dir, args.nbpe, args.model_type)
-    logging.info("Wrote %s and %s", model, args.lang_dir / "tokens.txt")
+    texts = [
+        normalize_text(s.text or "")
+        for cut in CutSet.from_file(args.cuts)
+        for s in cut.supervisions
+    ]
+    extra = args.extra_words.read_text().split() if args.extra_words else []
+    write_transcripts(texts, args.lang_dir)
+    prepare_bpe_lang(args.lang_dir, args.nbpe, args.model_type, extra)
+    prepare_lms(args.lang_dir, args.lm_orders)
+    if args.phone_lang_dir:
+        write_transcripts(texts, args.phone_lang_dir)
+        oovs = prepare_phone_lang(args.phone_lang_dir, extra)
+        prepare_lms(args.phone_lang_dir, args.lm_orders)
+        logging.info("%s: %d OOV word(s) in oov.txt", args.phone_lang_dir, len(oovs))
+    logging.info("Lang dir ready: %s", args.lang_dir)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """sentencepiece BPE (unigram) models and the ``tokens.txt`` of a lang dir."""
+
 import logging
 import shutil
 import tempfile
@@ -70,7 +71,9 @@ def train_bpe(
         with atomic_path(model_path) as tmp_model:
             shutil.copyfile(f"{prefix}.model", tmp_model)
     write_tokens(load_bpe(model_path), lang_dir / "tokens.txt")
-    log.info("Trained %s BPE with %d pieces on %d lines", model_type, vocab_size, num_lines)
+    log.info(
+        "Trained %s BPE with %d pieces on %d lines", model_type, vocab_size, num_lines
+    )
     return model_path
 
 
