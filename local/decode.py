@@ -1,21 +1,30 @@
 #!/usr/bin/env python3
-"""Decode a test set with a trained model (k2 CTC topology, 1-best) and score it.
+"""Decode a test set with a trained model and score it, with one or more methods.
 
 Usage:
     python local/decode.py --exp-dir exp/demo --lang-dir data/lang_bpe_500 \
-        --cuts data/fbank/synth_cuts_test.jsonl.gz --test-set test --avg 2
-Writes recogs-*.txt, errs-*.txt and wer-summary-*.txt into <exp-dir>/decode.
+        --cuts data/fbank/synth_cuts_test.jsonl.gz --test-set test --avg 2 \
+        --method ctc-greedy --method hlg-1best --method whole-lattice-rescoring \
+        --lm-scale 0.3 --lm-scale 0.5
+
+Methods (default ctc-greedy): ctc-greedy, hl-1best, hlg-1best, hlg-nbest,
+nbest-rescoring, whole-lattice-rescoring, attention-rescoring. --lang-dir must
+hold bpe.model, and as the methods need: HL.pt, HLG.pt, words.txt and
+G_4_gram.pt (local/prepare_lang.py and local/compile_graphs.py write them).
+Writes recogs-*.txt and errs-*.txt per method/scale and one wer-summary-*.txt
+into <exp-dir>/decode.
 """
 import argparse
 from pathlib import Path
 
 from lhotse import CutSet
 
+from asrk2.decode.methods import METHODS, MethodOptions
 from asrk2.decode.offline import decode_and_score
 from asrk2.utils import setup_logging
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -29,8 +38,41 @@ def main() -> None:
         "--out-dir", type=Path, default=None, help="default: <exp-dir>/decode"
     )
     parser.add_argument("--device", default=None)
-    args = parser.parse_args()
+    parser.add_argument("--method", action="append", choices=METHODS, help="repeatable")
+    d = MethodOptions()
+    # Unset beams come from the decode section of the checkpoint's config.
+    parser.add_argument("--search-beam", type=float)
+    parser.add_argument("--output-beam", type=float)
+    parser.add_argument("--min-active-states", type=int)
+    parser.add_argument("--max-active-states", type=int)
+    parser.add_argument("--num-paths", type=int, default=d.num_paths)
+    parser.add_argument("--nbest-scale", type=float, default=d.nbest_scale)
+    parser.add_argument(
+        "--lm-scale", type=float, action="append", help="repeatable; default 0.3..1.0"
+    )
+    parser.add_argument(
+        "--attention-scale",
+        type=float,
+        action="append",
+        help="repeatable; default 0.5, 1.0, 2.0",
+    )
+    return parser
+
+
+def main() -> None:
+    args = _parser().parse_args()
     setup_logging()
+    defaults = MethodOptions()
+    options = MethodOptions(
+        search_beam=args.search_beam,
+        output_beam=args.output_beam,
+        min_active_states=args.min_active_states,
+        max_active_states=args.max_active_states,
+        num_paths=args.num_paths,
+        nbest_scale=args.nbest_scale,
+        lm_scales=tuple(args.lm_scale or defaults.lm_scales),
+        attention_scales=tuple(args.attention_scale or defaults.attention_scales),
+    )
     summary = decode_and_score(
         args.exp_dir,
         CutSet.from_file(args.cuts),
@@ -40,6 +82,8 @@ def main() -> None:
         args.epoch,
         args.avg,
         args.device,
+        methods=args.method or ["ctc-greedy"],
+        options=options,
     )
     for method, wer in summary.items():
         print(f"{args.test_set}\t{method}\tWER {wer:.2f}%")

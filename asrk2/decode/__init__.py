@@ -5,6 +5,20 @@ from asrk2.decode.ctc_decode import (
     get_lattice,
     one_best_token_ids,
 )
+from asrk2.decode.methods import (
+    METHODS,
+    DecodingGraphs,
+    MethodOptions,
+    decode_batch,
+    load_graphs,
+)
+from asrk2.decode.rescore import (
+    Nbest,
+    add_lm_scores,
+    rescore_whole_lattice,
+    sample_nbest,
+    word_seq_lm_scores,
+)
 from asrk2.decode.scoring import (
     ErrorStats,
     Result,
@@ -17,8 +31,18 @@ from asrk2.decode.scoring import (
 )
 
 __all__ = [
+    "METHODS",
+    "DecodingGraphs",
     "ErrorStats",
+    "MethodOptions",
+    "Nbest",
     "Result",
+    "add_lm_scores",
+    "decode_batch",
+    "load_graphs",
+    "rescore_whole_lattice",
+    "sample_nbest",
+    "word_seq_lm_scores",
     "build_ctc_topo",
     "compute_wer",
     "ctc_greedy_decode",

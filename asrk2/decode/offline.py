@@ -1,8 +1,10 @@
 """Offline decoding of a test set with a trained model, and its scoring."""
 
 import logging
+from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from lhotse import CutSet
@@ -10,7 +12,13 @@ from tqdm import tqdm
 
 from asrk2.config import from_dict
 from asrk2.data.datamodule import make_eval_loader, unpack_batch
-from asrk2.decode.ctc_decode import build_ctc_topo, ctc_greedy_decode
+from asrk2.decode.methods import (
+    DecoderScorer,
+    MethodOptions,
+    check_methods,
+    decode_batch,
+    load_graphs,
+)
 from asrk2.decode.scoring import (
     Result,
     compute_wer,
@@ -19,6 +27,7 @@ from asrk2.decode.scoring import (
     write_wer_summary,
 )
 from asrk2.lang.bpe import load_bpe
+from asrk2.lang.lexicon import read_symbol_table
 from asrk2.model.ctc_model import CtcModel
 from asrk2.train.checkpoint import (
     average_checkpoints,
@@ -27,7 +36,7 @@ from asrk2.train.checkpoint import (
 )
 from asrk2.train.config import ExperimentConfig
 
-__all__ = ["load_model", "decode_dataset", "decode_and_score"]
+__all__ = ["load_model", "decode_methods", "decode_dataset", "decode_and_score"]
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +64,102 @@ def load_model(
     return model.eval(), config
 
 
+def _decoder_scorer(
+    model: CtcModel, encoder_out: torch.Tensor, out_lens: torch.Tensor
+) -> Optional[DecoderScorer]:
+    """Scores hypotheses of a batch with ``model.decoder``; None without one.
+
+    Args:
+      model: the model whose attention decoder scores.
+      encoder_out: (N, T, d_model) encoder output of the batch.
+      out_lens: (N,) valid encoder frames.
+    """
+    if model.decoder is None:
+        return None
+    decoder = model.decoder
+
+    def score(tokens: List[List[int]], utt: torch.Tensor) -> torch.Tensor:
+        if not tokens:
+            return torch.zeros(0)
+        index = utt.to(encoder_out.device)
+        return decoder.token_log_probs(encoder_out[index], out_lens[index], tokens)
+
+    return score
+
+
+def _options(
+    options: Optional[MethodOptions], config: ExperimentConfig
+) -> MethodOptions:
+    """``options`` (default ones if None) with unset beams from ``config.decode``."""
+    opts = options or MethodOptions()
+    d = config.decode
+    config_beams = {
+        "search_beam": d.search_beam,
+        "output_beam": d.output_beam,
+        "min_active_states": d.min_active_states,
+        "max_active_states": d.max_active_states,
+    }
+    return replace(opts, **{**config_beams, **opts.beams()})
+
+
 @torch.no_grad()
+def decode_methods(
+    model: CtcModel,
+    cuts: CutSet,
+    lang_dir: Path,
+    config: ExperimentConfig,
+    device: torch.device,
+    methods: Sequence[str] = ("ctc-greedy",),
+    options: Optional[MethodOptions] = None,
+) -> Dict[str, List[Result]]:
+    """Decodes every cut with each of ``methods`` (see :mod:`asrk2.decode.methods`).
+
+    Args:
+      model: the acoustic model, in eval mode, on ``device``.
+      cuts: the test set.
+      lang_dir: holds ``bpe.model`` and the graphs the methods need.
+      config: the experiment config (data loading, default beams).
+      device: where to decode.
+      methods: method names; ``attention-rescoring`` needs ``model.decoder``.
+      options: beams, n-best size and scales; unset beams from ``config.decode``.
+    Returns:
+      ``{key: [(cut_id, ref_words, hyp_words), ...]}`` with keys like
+      ``hlg-1best`` or ``whole-lattice-rescoring-lm_scale_0.5``.
+    """
+    check_methods(methods)
+    if "attention-rescoring" in methods and model.decoder is None:
+        raise ValueError("attention-rescoring needs a model with an attention decoder")
+    opts = _options(options, config)
+    lang_dir = Path(lang_dir)
+    sp = load_bpe(lang_dir / "bpe.model")
+    graphs = load_graphs(
+        lang_dir, methods, device, max_token_id=sp.get_piece_size() - 1
+    )
+    id2word: Dict[int, str] = {}
+    if set(methods) - {"ctc-greedy"}:
+        id2word = {i: w for w, i in read_symbol_table(lang_dir / "words.txt").items()}
+    results: Dict[str, List[Result]] = defaultdict(list)
+    for batch in tqdm(
+        make_eval_loader(cuts, config.data), desc="decoding", leave=False
+    ):
+        features, feature_lens, texts, cut_ids = unpack_batch(batch)
+        encoder_out, out_lens = model.encode(
+            features.to(device), feature_lens.to(device)
+        )
+        log_probs = model.ctc_log_probs(encoder_out)
+        scorer = _decoder_scorer(model, encoder_out, out_lens)
+        hyps = decode_batch(methods, log_probs, out_lens, graphs, opts, scorer)
+        for key, ids in hyps.items():
+            for cut_id, text, h in zip(cut_ids, texts, ids):
+                # ctc-greedy gives BPE token ids, every other method word ids.
+                if key == "ctc-greedy":
+                    words = sp.decode(h).split()
+                else:
+                    words = [id2word[i] for i in h]
+                results[key].append((cut_id, text.split(), words))
+    return dict(results)
+
+
 def decode_dataset(
     model: CtcModel,
     cuts: CutSet,
@@ -72,18 +176,7 @@ def decode_dataset(
     Returns:
       (cut_id, ref_words, hyp_words) per cut.
     """
-    sp = load_bpe(Path(lang_dir) / "bpe.model")
-    H = build_ctc_topo(sp.get_piece_size() - 1, device=device)
-    results: List[Result] = []
-    for batch in tqdm(
-        make_eval_loader(cuts, config.data), desc="decoding", leave=False
-    ):
-        features, feature_lens, texts, cut_ids = unpack_batch(batch)
-        log_probs, out_lens = model(features.to(device), feature_lens.to(device))
-        hyps = ctc_greedy_decode(log_probs, out_lens, H)
-        for cut_id, text, ids in zip(cut_ids, texts, hyps):
-            results.append((cut_id, text.split(), sp.decode(ids).split()))
-    return results
+    return decode_methods(model, cuts, lang_dir, config, device)["ctc-greedy"]
 
 
 def decode_and_score(
@@ -95,22 +188,39 @@ def decode_and_score(
     epoch: Optional[int] = None,
     avg: int = 1,
     device: Optional[str] = None,
+    methods: Sequence[str] = ("ctc-greedy",),
+    options: Optional[MethodOptions] = None,
 ) -> Dict[str, float]:
     """Decodes a test set and writes ``recogs-``, ``errs-`` and ``wer-summary-`` files.
 
+    One ``recogs-{test_set}-{key}.txt`` and ``errs-...`` per method and scale,
+    and one ``wer-summary-{test_set}.txt`` with a line per key, best first.
+
+    Args:
+      exp_dir: holds the ``epoch-N.pt`` checkpoints.
+      cuts: the test set.
+      lang_dir: the lang dir (``bpe.model``, graphs for the methods).
+      out_dir: where the files go.
+      test_set: name used in the file names.
+      epoch: last epoch to use; None for the last one.
+      avg: number of epochs averaged.
+      device: e.g. ``"cpu"``; None picks CUDA when available.
+      methods: names from :data:`asrk2.decode.methods.METHODS`.
+      options: beams, n-best size and scales; default from the config.
     Returns:
-      WER (percent) per method, e.g. ``{"ctc-greedy": 4.2}``.
+      WER (percent) per method/scale, e.g. ``{"ctc-greedy": 4.2}``.
     """
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, config = load_model(exp_dir, epoch, avg)
     model.to(dev)
-    method = "ctc-greedy"
-    results = decode_dataset(model, cuts, lang_dir, config, dev)
-    stats = compute_wer(results)
+    all_results = decode_methods(model, cuts, lang_dir, config, dev, methods, options)
     out_dir = Path(out_dir)
-    write_recogs(out_dir / f"recogs-{test_set}-{method}.txt", results)
-    write_errs(out_dir / f"errs-{test_set}-{method}.txt", results, stats)
-    summary = {method: stats.wer}
+    summary: Dict[str, float] = {}
+    for key, results in all_results.items():
+        stats = compute_wer(results)
+        write_recogs(out_dir / f"recogs-{test_set}-{key}.txt", results)
+        write_errs(out_dir / f"errs-{test_set}-{key}.txt", results, stats)
+        summary[key] = stats.wer
+        log.info("%s %s: %s", test_set, key, stats.wer_line())
     write_wer_summary(out_dir / f"wer-summary-{test_set}.txt", summary)
-    log.info("%s %s: %s", test_set, method, stats.wer_line())
     return summary

@@ -1,0 +1,240 @@
+"""Offline decoding methods, selectable by name, on one batch of CTC outputs.
+
+=========================  ================================================
+``ctc-greedy``             H 1-best, token ids (no lexicon)
+``hl-1best``               HL lattice 1-best (lexicon, no LM)
+``hlg-1best``              HLG lattice 1-best
+``hlg-nbest``              N sampled HLG paths, best total score
+``nbest-rescoring``        the HLG n-best rescored with G (4-gram), per LM scale
+``whole-lattice-rescoring``  HLG lattice composed with G, per LM scale
+``attention-rescoring``    the HLG n-best rescored with the attention decoder
+=========================  ================================================
+
+Each batch's lattices are computed once per graph and shared by the methods.
+Results are keyed by method, or ``method-lm_scale_0.5`` /
+``attention-rescoring-scale_1.0`` for the methods with scales; values are word
+ids per utterance in batch order (token ids for ``ctc-greedy``).
+
+Example::
+
+    graphs = load_graphs(Path("data/lang_bpe_500"), ["hlg-1best"], device)
+    hyps = decode_batch(["hlg-1best"], log_probs, out_lens, graphs, MethodOptions())
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import k2
+import torch
+
+from asrk2.decode.ctc_decode import (
+    build_ctc_topo,
+    ctc_greedy_decode,
+    get_lattice,
+    one_best_token_ids,
+)
+from asrk2.decode.rescore import (
+    Nbest,
+    add_lm_scores,
+    rescore_whole_lattice,
+    sample_nbest,
+    word_seq_lm_scores,
+)
+from asrk2.lang.graphs import G_for_rescoring, load_fsa
+from asrk2.lang.lexicon import read_symbol_table
+
+__all__ = [
+    "METHODS",
+    "DecodingGraphs",
+    "MethodOptions",
+    "DecoderScorer",
+    "check_methods",
+    "load_graphs",
+    "decode_batch",
+]
+
+METHODS = (
+    "ctc-greedy",
+    "hl-1best",
+    "hlg-1best",
+    "hlg-nbest",
+    "nbest-rescoring",
+    "whole-lattice-rescoring",
+    "attention-rescoring",
+)
+_NEEDS_HLG = set(METHODS[2:])
+_NEEDS_G = {"nbest-rescoring", "whole-lattice-rescoring"}
+_NBEST = {"hlg-nbest", "nbest-rescoring", "attention-rescoring"}
+
+# (token ids of P hypotheses, (P,) their utterance in the batch) -> (P,) scores
+DecoderScorer = Callable[[List[List[int]], torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class DecodingGraphs:
+    """The graphs the chosen methods need; None for those not needed.
+
+    Attributes:
+      H: CTC topology (``ctc-greedy``).
+      HL: lexicon graph with ``lm_scores`` (``hl-1best``).
+      HLG: full graph with ``lm_scores`` (HLG methods).
+      G: rescoring word acceptor from :func:`G_for_rescoring`.
+    """
+
+    H: Optional[k2.Fsa] = None
+    HL: Optional[k2.Fsa] = None
+    HLG: Optional[k2.Fsa] = None
+    G: Optional[k2.Fsa] = None
+
+
+@dataclass
+class MethodOptions:
+    """Search and rescoring options shared by the methods.
+
+    Attributes:
+      search_beam, output_beam, min_active_states, max_active_states: the
+        pruned intersection (:func:`get_lattice`); None for its defaults (or,
+        in :mod:`asrk2.decode.offline`, those of the experiment's config).
+      num_paths: paths sampled per lattice for the n-best methods.
+      nbest_scale: score scale while sampling (smaller: more diverse).
+      lm_scales: LM scales of the two G rescoring methods.
+      attention_scales: decoder score scales of ``attention-rescoring``.
+    """
+
+    search_beam: Optional[float] = None
+    output_beam: Optional[float] = None
+    min_active_states: Optional[int] = None
+    max_active_states: Optional[int] = None
+    num_paths: int = 100
+    nbest_scale: float = 0.5
+    lm_scales: Tuple[float, ...] = (0.3, 0.5, 0.7, 1.0)
+    attention_scales: Tuple[float, ...] = (0.5, 1.0, 2.0)
+
+    def beams(self) -> Dict[str, float]:
+        """The intersection options that are set, as keyword arguments."""
+        names = ("search_beam", "output_beam", "min_active_states", "max_active_states")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+
+def check_methods(methods: Sequence[str]) -> None:
+    """Raises ValueError on an unknown or repeated method name."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or len(set(methods)) != len(methods) or not methods:
+        raise ValueError(
+            f"methods must be distinct names from {METHODS}, got {list(methods)}"
+        )
+
+
+def load_graphs(
+    lang_dir: Path,
+    methods: Sequence[str],
+    device: torch.device,
+    G_name: str = "G_4_gram.pt",
+    max_token_id: Optional[int] = None,
+) -> DecodingGraphs:
+    """Loads from ``lang_dir`` the graphs that ``methods`` need.
+
+    Args:
+      lang_dir: holds ``tokens.txt``, ``HL.pt``, ``HLG.pt``, ``words.txt``
+        and ``G_name`` as needed.
+      methods: names from :data:`METHODS`.
+      device: where to put the graphs.
+      G_name: the n-gram G used for rescoring.
+      max_token_id: the largest token id, for H; None reads ``tokens.txt``.
+    Returns:
+      The graphs; HL and HLG carry ``lm_scores``.
+    """
+    check_methods(methods)
+    lang_dir = Path(lang_dir)
+    graphs = DecodingGraphs()
+    if "ctc-greedy" in methods:
+        if max_token_id is None:
+            max_token_id = max(read_symbol_table(lang_dir / "tokens.txt").values())
+        graphs.H = build_ctc_topo(max_token_id, device=device)
+    if "hl-1best" in methods:
+        graphs.HL = add_lm_scores(load_fsa(lang_dir / "HL.pt").to(device))
+    if _NEEDS_HLG & set(methods):
+        graphs.HLG = add_lm_scores(load_fsa(lang_dir / "HLG.pt").to(device))
+    if _NEEDS_G & set(methods):
+        first_disambig = read_symbol_table(lang_dir / "words.txt")["#0"]
+        G = load_fsa(lang_dir / G_name)
+        graphs.G = G_for_rescoring(G, first_disambig).to(device)
+    return graphs
+
+
+def _lattice(
+    log_probs: torch.Tensor, out_lens: torch.Tensor, graph: k2.Fsa, opts: MethodOptions
+) -> k2.Fsa:
+    """:func:`get_lattice` with the options' beams."""
+    return get_lattice(log_probs, out_lens, graph, **opts.beams())
+
+
+def _nbest_methods(
+    methods: Sequence[str],
+    nbest: Nbest,
+    graphs: DecodingGraphs,
+    opts: MethodOptions,
+    scorer: Optional[DecoderScorer],
+) -> Dict[str, List[List[int]]]:
+    """Picks from one n-best list for each of the n-best methods."""
+    out: Dict[str, List[List[int]]] = {}
+    if "hlg-nbest" in methods:
+        out["hlg-nbest"] = nbest.best(nbest.scores)
+    if "nbest-rescoring" in methods:
+        lm = word_seq_lm_scores(graphs.G, nbest.flat_words())
+        for scale in opts.lm_scales:
+            key = f"nbest-rescoring-lm_scale_{scale}"
+            out[key] = nbest.best(nbest.am_scores + scale * lm)
+    if "attention-rescoring" in methods:
+        if scorer is None:
+            raise ValueError("attention-rescoring needs a decoder scorer")
+        attn = scorer(nbest.flat_tokens(), nbest.utt).double().cpu()
+        for scale in opts.attention_scales:
+            key = f"attention-rescoring-scale_{scale}"
+            out[key] = nbest.best(nbest.scores + scale * attn)
+    return out
+
+
+def decode_batch(
+    methods: Sequence[str],
+    log_probs: torch.Tensor,
+    out_lens: torch.Tensor,
+    graphs: DecodingGraphs,
+    opts: MethodOptions,
+    scorer: Optional[DecoderScorer] = None,
+) -> Dict[str, List[List[int]]]:
+    """Decodes one batch with every method in ``methods``.
+
+    Args:
+      methods: names from :data:`METHODS`.
+      log_probs: CTC log-probs (N, T, V), blank at 0.
+      out_lens: valid frames per utterance (N,).
+      graphs: from :func:`load_graphs` (or built in memory).
+      opts: beams, n-best size and scales.
+      scorer: scores token sequences with the attention decoder; needed
+        only by ``attention-rescoring``.
+    Returns:
+      ``{key: ids per utterance}`` in batch order; keys as in the module doc.
+    """
+    check_methods(methods)
+    out: Dict[str, List[List[int]]] = {}
+    if "ctc-greedy" in methods:
+        out["ctc-greedy"] = ctc_greedy_decode(log_probs, out_lens, graphs.H)
+    if "hl-1best" in methods:
+        lattice = _lattice(log_probs, out_lens, graphs.HL, opts)
+        out["hl-1best"] = one_best_token_ids(lattice)
+    if not _NEEDS_HLG & set(methods):
+        return out
+    lattice = _lattice(log_probs, out_lens, graphs.HLG, opts)
+    if "hlg-1best" in methods:
+        out["hlg-1best"] = one_best_token_ids(lattice)
+    if _NBEST & set(methods):
+        nbest = sample_nbest(lattice, opts.num_paths, opts.nbest_scale)
+        out.update(_nbest_methods(methods, nbest, graphs, opts, scorer))
+    if "whole-lattice-rescoring" in methods:
+        for scale, hyps in rescore_whole_lattice(
+            lattice, graphs.G, opts.lm_scales
+        ).items():
+            out[f"whole-lattice-rescoring-lm_scale_{scale}"] = hyps
+    return out
