@@ -1,0 +1,88 @@
+# Stages shared by every recipe (egs/<corpus>/ASR/Makefile includes this file
+# after setting CORPUS, CONFIG, EXP and TRAIN_SET/DEV_SET/TEST_SET, and then
+# adds its own `prepare` rule, which writes $(call manifests,<set>) for each set).
+#
+#   fbank    80-dim fbank of every set             data/fbank/
+#   lang     BPE, lexicons, 3/4-gram LMs            data/lang_bpe_$(NBPE)/
+#   graphs   HLG and HL                             data/lang_bpe_$(NBPE)/HLG.pt
+#   train    $(NUM_EPOCHS) epochs, torchrun when WORLD_SIZE > 1
+#   average  the last $(AVG) epochs in one file   $(EXP)/averaged-epoch-*.pt
+#   decode   every set of DECODE_SETS, METHODS    $(EXP)/decode/wer-summary-<set>.txt
+#
+# Each stage's outputs are make targets, so re-running skips what is up to date.
+# No code lives here: stages call local/*.py, which call asrk2/.
+SHELL := /bin/bash
+# Idle OpenMP threads sleep instead of spinning: on a busy 2-core machine
+# spinning threads slowed training several-fold.
+export OMP_WAIT_POLICY ?= PASSIVE
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
+PY ?= $(ROOT)/.venv/bin/python
+LOCAL := $(ROOT)/local
+NUM_JOBS ?= 2
+
+cfg = $(shell $(PY) $(LOCAL)/config_value.py $(CONFIG) $(1))
+NBPE ?= $(call cfg,lang.nbpe)
+NUM_EPOCHS ?= $(call cfg,train.num_epochs)
+AVG ?= $(call cfg,decode.avg)
+# auto: kaldifeat/training/decoding on CUDA when torch sees a GPU; or cpu, cuda.
+DEVICE ?= auto
+# Training processes on this machine (GPUs, or CPU processes with gloo).
+WORLD_SIZE ?= 1
+# Extra local/compute_fbank.py options, e.g. "--chunk-size 10000" for big sets.
+FBANK_OPTS ?=
+
+DATA ?= data
+LANG_DIR := $(DATA)/lang_bpe_$(NBPE)
+SPLITS := $(TRAIN_SET) $(DEV_SET) $(TEST_SET)
+DECODE_SETS ?= $(TEST_SET)
+manifests = $(DATA)/manifests/$(CORPUS)_cuts_$(1).jsonl.gz
+fbank = $(DATA)/fbank/$(CORPUS)_cuts_$(1).jsonl.gz
+device_opt = $(if $(filter-out auto,$(DEVICE)),--device $(DEVICE))
+train_launcher = $(if $(filter-out 1,$(WORLD_SIZE)),$(PY) -m torch.distributed.run \
+  --standalone --nproc_per_node $(WORLD_SIZE),$(PY))
+
+.PHONY: all prepare fbank lang graphs train average decode clean
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := all
+
+all: decode
+
+fbank: $(foreach s,$(SPLITS),$(call fbank,$(s)))
+$(DATA)/fbank/$(CORPUS)_cuts_%.jsonl.gz: $(DATA)/manifests/$(CORPUS)_cuts_%.jsonl.gz
+	$(PY) $(LOCAL)/compute_fbank.py --cuts $< --output-dir $(DATA)/fbank --device $(DEVICE)$(if $(FBANK_OPTS), $(FBANK_OPTS))
+
+PHONE_LANG_DIR := $(DATA)/lang_phone
+LANG_FILES := bpe.model tokens.txt words.txt lexicon.txt L.pt L_disambig.pt G_3_gram.pt G_4_gram.pt
+
+# BPE, lexicons and n-gram LMs; one run makes all of them.
+lang: $(LANG_DIR)/G_4_gram.pt
+$(addprefix $(LANG_DIR)/,$(LANG_FILES)) &: $(call manifests,$(TRAIN_SET))
+	$(PY) $(LOCAL)/prepare_lang.py --cuts $< --lang-dir $(LANG_DIR) --nbpe $(NBPE) \
+	  --phone-lang-dir $(PHONE_LANG_DIR)
+
+graphs: $(LANG_DIR)/HLG.pt
+$(LANG_DIR)/HLG.pt $(LANG_DIR)/HL.pt &: $(LANG_DIR)/L_disambig.pt $(LANG_DIR)/G_3_gram.pt
+	$(PY) $(LOCAL)/compile_graphs.py --lang-dir $(LANG_DIR)
+	$(PY) $(LOCAL)/show_graph_sizes.py $(LANG_DIR)
+
+train: $(EXP)/epoch-$(NUM_EPOCHS).pt
+$(EXP)/epoch-$(NUM_EPOCHS).pt: $(CONFIG) $(call fbank,$(TRAIN_SET)) $(call fbank,$(DEV_SET)) $(LANG_DIR)/bpe.model
+	$(train_launcher) $(LOCAL)/train.py --config $(CONFIG) --lang-dir $(LANG_DIR) --exp-dir $(EXP) \
+	  --train-cuts $(call fbank,$(TRAIN_SET)) --valid-cuts $(call fbank,$(DEV_SET)) \
+	  --set lang.nbpe=$(NBPE) --set train.num_epochs=$(NUM_EPOCHS)$(if $(device_opt), $(device_opt))
+
+# One file with the averaged weights (for export); decode.py averages by itself.
+average: $(EXP)/averaged-epoch-$(NUM_EPOCHS)-avg-$(AVG).pt
+$(EXP)/averaged-epoch-$(NUM_EPOCHS)-avg-$(AVG).pt: $(EXP)/epoch-$(NUM_EPOCHS).pt
+	$(PY) $(LOCAL)/average.py --exp-dir $(EXP) --epoch $(NUM_EPOCHS) --avg $(AVG) --out $@
+
+# Decoding methods (see local/decode.py --help); each writes recogs-/errs- files.
+METHODS ?= ctc-greedy hlg-1best nbest-rescoring
+decode: $(foreach s,$(DECODE_SETS),$(EXP)/decode/wer-summary-$(s).txt)
+$(EXP)/decode/wer-summary-%.txt: $(EXP)/epoch-$(NUM_EPOCHS).pt $(call fbank,%) $(LANG_DIR)/HLG.pt
+	$(PY) $(LOCAL)/decode.py --exp-dir $(EXP) --lang-dir $(LANG_DIR) \
+	  --cuts $(call fbank,$*) --test-set $* --epoch $(NUM_EPOCHS) --avg $(AVG) \
+	  $(addprefix --method ,$(METHODS))$(if $(device_opt), $(device_opt))
+
+clean:
+	rm -rf $(DATA) exp
