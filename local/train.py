@@ -30,7 +30,7 @@ from pathlib import Path  # noqa: E402
 
 from lhotse import CutSet  # noqa: E402
 
-from asrk2.config import load_yaml, save_yaml  # noqa: E402
+from asrk2.config import load_yaml  # noqa: E402
 from asrk2.train.config import ExperimentConfig  # noqa: E402
 from asrk2.train.distributed import dist_info_from_env  # noqa: E402
 from asrk2.train.trainer import train  # noqa: E402
@@ -62,8 +62,6 @@ def main() -> None:
     # Only rank 0 reports progress; the others still report problems.
     setup_logging(logging.INFO if rank == 0 else logging.WARNING)
     config = load_yaml(ExperimentConfig, args.config, args.set)
-    if rank == 0:
-        save_yaml(config, args.exp_dir / "config.yaml")
     resume = True if args.resume == "latest" else args.resume
     last = train(
         config,

@@ -7,6 +7,7 @@ import json
 import shutil
 
 import pytest
+import yaml
 
 from asrk2.config import from_dict
 from asrk2.data.kaldi_dir import import_kaldi_dir
@@ -74,6 +75,8 @@ def test_pipeline_learns_and_decodes(tmp_path):
     assert rows[-1]["train_loss"] < 0.8 * rows[0]["train_loss"]
     assert rows[-1]["skipped_batches"] == 0
     assert (exp_dir / "training-curves.png").stat().st_size > 0
+    saved = yaml.safe_load((exp_dir / "config.yaml").read_text())
+    assert saved["model"]["vocab_size"] == 40  # resolved from the BPE model
 
     summary = decode_and_score(
         exp_dir, cuts["test"], lang_dir, tmp_path / "decode", avg=2

@@ -24,7 +24,7 @@ from lhotse import CutSet
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from asrk2.config import to_dict
+from asrk2.config import save_yaml, to_dict
 from asrk2.data.datamodule import (
     filter_cuts,
     make_eval_loader,
@@ -153,6 +153,9 @@ class Trainer:
         self.state = TrainState()
         self._pending_rng: Optional[Dict[str, Any]] = None
         self._build_model(Path(lang_dir), train_cuts)
+        if self.dist.is_main:
+            # Saved only now: building the model fills in the vocabulary size.
+            save_yaml(config, self.exp_dir / "config.yaml")
         self._build_data(train_cuts, valid_cuts)
         self._build_optim()
         self.writer = None
