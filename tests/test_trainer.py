@@ -97,6 +97,7 @@ def test_planted_nan_batch_is_skipped_counted_and_logged(
     rows = read_metrics(tmp_path / "exp")
     assert [r["skipped_batches"] for r in rows] == [1, 2]  # one batch per epoch
     assert math.isfinite(rows[-1]["train_loss"])
+    assert all(0.0 <= r["valid_wer"] <= 100.0 for r in rows)  # toy hyps are short
     assert "toy-0003" in caplog.text and "non-finite loss" in caplog.text
     state = load_checkpoint(last)
     assert state["train_state"]["bad_batches"] == 2
@@ -187,3 +188,44 @@ def test_schedules_warm_up_then_decay(kind: str) -> None:
         assert f(60) == pytest.approx(0.1 + 0.9 * 0.5)
     with pytest.raises(ValueError, match="total_steps"):
         OptimConfig(scheduler="cosine", warmup_steps=10, total_steps=5)
+
+
+def _levenshtein(a, b) -> int:
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
+
+
+def test_validation_wer_equals_ctc_greedy_decoding_with_H(corpus) -> None:
+    from asrk2.decode.ctc_decode import build_ctc_topo, ctc_greedy_decode
+    from asrk2.lang.bpe import load_bpe
+    from asrk2.train.trainer import greedy_word_errors
+
+    cuts, lang = corpus
+    sp = load_bpe(lang / "bpe.model")
+    vocab = sp.get_piece_size()
+    torch.manual_seed(0)
+    # Peaky random outputs: blanks, repeats and every token occur.
+    log_probs = (3 * torch.randn(4, 30, vocab)).log_softmax(-1)
+    lens = torch.tensor([30, 25, 12, 1])
+    texts = [c.supervisions[0].text for c in list(cuts)[:4]]
+    errors, words = greedy_word_errors(sp, log_probs, lens, texts)
+    hyps = ctc_greedy_decode(log_probs, lens, build_ctc_topo(vocab - 1))
+    expected = sum(
+        _levenshtein(t.split(), sp.decode(h).split()) for t, h in zip(texts, hyps)
+    )
+    assert words == sum(len(t.split()) for t in texts)
+    assert errors == expected > 0
+    # A perfect hypothesis has no error.
+    ids = sp.encode(texts[0])
+    perfect = torch.full((1, 2 * len(ids) + 1, vocab), -10.0)
+    for k, token in enumerate(ids):
+        perfect[0, 2 * k + 1, token] = 0.0
+    perfect[0, 0::2, 0] = 0.0
+    assert greedy_word_errors(sp, perfect, torch.tensor([perfect.size(1)]), texts[:1]) == (
+        0,
+        len(texts[0].split()),
+    )

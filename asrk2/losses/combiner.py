@@ -161,6 +161,7 @@ class LossModule(nn.Module):
         features: torch.Tensor,
         feature_lens: torch.Tensor,
         texts: List[str],
+        return_log_probs: bool = False,
     ) -> Dict[str, torch.Tensor]:
         """Computes every configured loss of a batch.
 
@@ -168,17 +169,20 @@ class LossModule(nn.Module):
           features: (N, T, C) padded features.
           feature_lens: valid frames (N,).
           texts: N transcripts, in batch order.
+          return_log_probs: also return the CTC outputs (for validation WER),
+            so that they need not be computed twice.
         Returns:
           ``loss``: the weighted total (a sum over the batch, not normalised);
           ``frames``: encoder output frames in the batch (the normaliser);
           and each part's sum (``ctc``, ``att``, ``dice``, ``mmi``), all
-          0-dim tensors.
+          0-dim tensors. With ``return_log_probs``, also ``log_probs``
+          (N, T', V) and ``out_lens`` (N,).
         """
         cfg = self.config
         token_ids = self.compiler.texts_to_ids(texts)
         encoder_out, out_lens = self.model.encode(features, feature_lens)
         parts: Dict[str, torch.Tensor] = {}
-        if cfg.ctc_weight > 0 or cfg.mmi_weight > 0:
+        if cfg.ctc_weight > 0 or cfg.mmi_weight > 0 or return_log_probs:
             log_probs = self.model.ctc_log_probs(encoder_out)
         if cfg.ctc_weight > 0:
             graphs = k2.ctc_graph(token_ids, modified=False, device=log_probs.device)
@@ -195,4 +199,7 @@ class LossModule(nn.Module):
             "dice": cfg.attention_weight * cfg.dice_weight,
         }
         total = sum(weights[name] * value for name, value in parts.items())
-        return {"loss": total, "frames": out_lens.sum(), **parts}
+        result = {"loss": total, "frames": out_lens.sum(), **parts}
+        if return_log_probs:
+            result.update(log_probs=log_probs, out_lens=out_lens)
+        return result

@@ -9,7 +9,10 @@ __all__ = ["plot_training_curves"]
 
 
 def plot_training_curves(metrics_path: Path, png_path: Path) -> None:
-    """Plots per-epoch train/valid loss from the trainer's ``metrics.jsonl``."""
+    """Plots per-epoch train/valid loss and valid WER from ``metrics.jsonl``.
+
+    The WER panel is drawn when the rows have ``valid_wer`` (older runs do not).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,7 +22,9 @@ def plot_training_curves(metrics_path: Path, png_path: Path) -> None:
         json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line
     ]
     epochs = [r["epoch"] for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    with_wer = [r for r in rows if "valid_wer" in r]
+    fig, axes = plt.subplots(1, 2 if with_wer else 1, figsize=(11 if with_wer else 6, 4))
+    ax = axes[0] if with_wer else axes
     for key, label in (("train_loss", "train"), ("valid_loss", "valid")):
         ax.plot(epochs, [r[key] for r in rows], marker="o", label=label)
     ax.set_xlabel("epoch")
@@ -27,6 +32,20 @@ def plot_training_curves(metrics_path: Path, png_path: Path) -> None:
     ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
     ax.legend()
+    if with_wer:
+        ax = axes[1]
+        ax.plot(
+            [r["epoch"] for r in with_wer],
+            [r["valid_wer"] for r in with_wer],
+            marker="o",
+            color="C1",
+            label="valid WER (greedy CTC)",
+        )
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("WER %")
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
     fig.tight_layout()
     with atomic_path(png_path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)

@@ -16,9 +16,11 @@ import resource
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
+import kaldialign
 import numpy as np
+import sentencepiece as spm
 import torch
 from lhotse import CutSet
 from torch.nn.parallel import DistributedDataParallel
@@ -75,6 +77,33 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def greedy_word_errors(
+    sp: "spm.SentencePieceProcessor",
+    log_probs: torch.Tensor,
+    out_lens: torch.Tensor,
+    texts: List[str],
+) -> Tuple[int, int]:
+    """Word errors of per-frame argmax CTC decoding against the transcripts.
+
+    Args:
+      sp: the BPE model that maps token ids to words.
+      log_probs: (N, T, V) CTC log-probs, blank at 0.
+      out_lens: (N,) valid frames.
+      texts: N reference transcripts.
+    Returns:
+      ``(errors, reference_words)``: edit distance and length summed over N.
+    """
+    best = log_probs.argmax(dim=-1).cpu()
+    errors = words = 0
+    for ids, n, text in zip(best, out_lens.tolist(), texts):
+        ids = torch.unique_consecutive(ids[:n])
+        hyp = sp.decode([int(i) for i in ids if i != 0]).split()
+        ref = text.split()
+        errors += kaldialign.edit_distance(ref, hyp)["total"]
+        words += len(ref)
+    return errors, words
 
 
 def build_model(config: ExperimentConfig, vocab_size: int) -> CtcModel:
@@ -468,24 +497,42 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> Dict[str, float]:
-        """Per-frame losses over the validation cuts of all ranks."""
+        """Per-frame losses and greedy-CTC WER over the validation cuts of all ranks.
+
+        The WER (%, key ``wer``) is of per-frame argmax decoding, which equals
+        ctc-greedy decoding with H (tests/test_ctc_decode.py); it tracks
+        progress without building any graph.
+        """
         module = self.loss_module
         module.eval()
-        local = torch.zeros(1 + len(PARTS), dtype=torch.float64)  # summed on CPU
+        # Frames, each part's sum, word errors, reference words; summed on CPU.
+        local = torch.zeros(3 + len(PARTS), dtype=torch.float64)
         for batch in self.valid_loader if self.valid_loader is not None else []:
             features, feature_lens, texts, _ = unpack_batch(batch)
             with torch.cuda.amp.autocast(enabled=self.amp):
                 out = module(
-                    features.to(self.device), feature_lens.to(self.device), texts
+                    features.to(self.device),
+                    feature_lens.to(self.device),
+                    texts,
+                    return_log_probs=True,
                 )
             if torch.isfinite(out["loss"]):
                 local[0] += float(out["frames"])
                 for i, part in enumerate(PARTS, start=1):
                     local[i] += float(out[part]) if part in out else 0.0
+            errors, words = greedy_word_errors(
+                self.sp, out["log_probs"], out["out_lens"], texts
+            )
+            local[-2] += errors
+            local[-1] += words
         module.train()
         total = all_reduce(self._tensor(local.tolist())).cpu()
         frames = max(float(total[0]), 1.0)
-        return {part: float(total[i]) / frames for i, part in enumerate(PARTS, start=1)}
+        result = {
+            part: float(total[i]) / frames for i, part in enumerate(PARTS, start=1)
+        }
+        result["wer"] = 100.0 * float(total[-2]) / max(float(total[-1]), 1.0)
+        return result
 
     def _end_epoch(self) -> Path:
         """Validates, logs the epoch's metrics and saves ``epoch-N.pt``."""
@@ -497,6 +544,7 @@ class Trainer:
             "step": self.state.step,
             "train_loss": sums.get("loss", 0.0) / frames,
             "valid_loss": valid["loss"],
+            "valid_wer": round(valid["wer"], 2),
             "skipped_batches": self.state.bad_batches,
             "seconds": round(sums.get("seconds", 0.0), 1),
             "audio_seconds": round(sums.get("audio", 0.0), 1),
@@ -513,6 +561,7 @@ class Trainer:
             log.info("Epoch %d: %s", self.state.epoch, row)
             if self.writer is not None:
                 self.writer.add_scalar("valid/loss", valid["loss"], self.state.step)
+                self.writer.add_scalar("valid/wer", valid["wer"], self.state.step)
             append_metrics(self.exp_dir, row)
         self.state.epoch_done = True
         path = self.exp_dir / f"epoch-{self.state.epoch}.pt"
