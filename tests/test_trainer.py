@@ -225,7 +225,6 @@ def test_validation_wer_equals_ctc_greedy_decoding_with_H(corpus) -> None:
     for k, token in enumerate(ids):
         perfect[0, 2 * k + 1, token] = 0.0
     perfect[0, 0::2, 0] = 0.0
-    assert greedy_word_errors(sp, perfect, torch.tensor([perfect.size(1)]), texts[:1]) == (
-        0,
-        len(texts[0].split()),
-    )
+    lens = torch.tensor([perfect.size(1)])
+    words = len(texts[0].split())
+    assert greedy_word_errors(sp, perfect, lens, texts[:1]) == (0, words)

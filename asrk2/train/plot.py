@@ -23,7 +23,8 @@ def plot_training_curves(metrics_path: Path, png_path: Path) -> None:
     ]
     epochs = [r["epoch"] for r in rows]
     with_wer = [r for r in rows if "valid_wer" in r]
-    fig, axes = plt.subplots(1, 2 if with_wer else 1, figsize=(11 if with_wer else 6, 4))
+    panels = 2 if with_wer else 1
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4))
     ax = axes[0] if with_wer else axes
     for key, label in (("train_loss", "train"), ("valid_loss", "valid")):
         ax.plot(epochs, [r[key] for r in rows], marker="o", label=label)
