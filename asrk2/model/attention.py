@@ -38,6 +38,23 @@ def make_pad_mask(lens: torch.Tensor, max_len: Optional[int] = None) -> torch.Te
     return frames.unsqueeze(0) >= lens.unsqueeze(1)
 
 
+def lowest_value(dtype: torch.dtype) -> float:
+    """``torch.finfo(dtype).min`` for the float dtypes, in a form TorchScript compiles.
+
+    Args:
+      dtype: a floating-point dtype (float16, bfloat16, float32 or float64).
+    Returns:
+      The most negative finite value of ``dtype``.
+    """
+    if dtype == torch.float16:
+        return -65504.0
+    if dtype == torch.bfloat16:
+        return -3.3895313892515355e38
+    if dtype == torch.float64:
+        return -1.7976931348623157e308
+    return -3.4028234663852886e38
+
+
 def chunk_attention_mask(
     num_frames: int,
     chunk_size: int,
@@ -222,7 +239,7 @@ class RelPositionMultiheadAttention(nn.Module):
         if mask is not None:
             mask = mask.unsqueeze(1)  # broadcast over heads
             # A finite fill keeps fully masked rows (all-padding) NaN-free.
-            scores = scores.masked_fill(mask, torch.finfo(scores.dtype).min)
+            scores = scores.masked_fill(mask, lowest_value(scores.dtype))
             weights = torch.softmax(scores, dim=-1).masked_fill(mask, 0.0)
         else:
             weights = torch.softmax(scores, dim=-1)

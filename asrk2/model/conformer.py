@@ -8,7 +8,7 @@ and chunk-wise streaming can later reproduce the offline output exactly.
 """
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Final, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -293,11 +293,18 @@ class Conformer(nn.Module):
       config: encoder hyper-parameters.
     """
 
-    subsampling_factor: int = SUBSAMPLING_FACTOR
+    subsampling_factor: Final[int] = SUBSAMPLING_FACTOR
 
     def __init__(self, config: ConformerConfig) -> None:
         super().__init__()
         self.config = config
+        # Plain copies of the values the forward methods read: TorchScript
+        # (asrk2.export) cannot compile the config dataclass.
+        self.num_features = config.num_features
+        self.d_model = config.d_model
+        self.conv_cache_frames = config.conv_kernel_size - 1
+        self.left_context_frames = config.left_context_frames
+        self.dynamic_chunk_training = config.dynamic_chunk_training
         self.embed = Conv2dSubsampling(
             config.num_features, config.d_model, config.subsampling_channels
         )
@@ -309,7 +316,7 @@ class Conformer(nn.Module):
     @property
     def output_dim(self) -> int:
         """Dimension of each output frame (``d_model``)."""
-        return self.config.d_model
+        return self.d_model
 
     @staticmethod
     def subsampled_lengths(lens: torch.Tensor) -> torch.Tensor:
@@ -322,11 +329,13 @@ class Conformer(nn.Module):
         """
         return subsampled_lengths(lens)
 
+    @torch.jit.unused
     def sample_chunk(self, num_frames: int) -> Tuple[int, int]:
         """Draws a chunk size and left context for one training batch.
 
         Uses torch's global RNG, so it is reproduced by seeding and by restoring
-        the RNG state from a checkpoint.
+        the RNG state from a checkpoint. Training only: a TorchScript export
+        raises if it gets here (an exported model in training mode).
 
         Args:
           num_frames: T', output frames of the batch.
@@ -372,19 +381,17 @@ class Conformer(nn.Module):
         """
         out_lens = subsampled_lengths(x_lens)
         x, pos_emb = self.pos_enc(self.embed(x))
-        if chunk_size is None:
-            chunk_size = -1
-            if self.training and self.config.dynamic_chunk_training:
-                chunk_size, left_context_frames = self.sample_chunk(x.size(1))
+        chunk = -1 if chunk_size is None else chunk_size
+        left = left_context_frames
+        if chunk_size is None and self.training and self.dynamic_chunk_training:
+            chunk, left = self.sample_chunk(x.size(1))
         pad_mask = make_pad_mask(out_lens, x.size(1))
         attn_mask = pad_mask.unsqueeze(1)  # (N, 1, T'): no query sees padding
-        if chunk_size > 0:
-            if left_context_frames is None:
-                left_context_frames = self.config.left_context_frames
-            chunk = chunk_attention_mask(
-                x.size(1), chunk_size, left_context_frames, x.device
-            )
-            attn_mask = attn_mask | chunk.unsqueeze(0)
+        if chunk > 0:
+            if left is None:
+                left = self.left_context_frames
+            chunk_mask = chunk_attention_mask(x.size(1), chunk, left, x.device)
+            attn_mask = attn_mask | chunk_mask.unsqueeze(0)
         for layer in self.layers:
             x = layer(x, pos_emb, attn_mask, pad_mask)
         return x, out_lens
@@ -393,13 +400,27 @@ class Conformer(nn.Module):
         self, batch_size: int = 1, device: torch.device = torch.device("cpu")
     ) -> StreamingState:
         """The state before the first chunk of ``batch_size`` streams."""
-        cfg = self.config
-        d, layers = cfg.d_model, cfg.num_layers
-        return StreamingState(
-            features=torch.zeros(batch_size, 0, cfg.num_features, device=device),
-            attn=torch.zeros(layers, batch_size, 0, d, device=device),
-            conv=torch.zeros(
-                layers, batch_size, d, cfg.conv_kernel_size - 1, device=device
+        return StreamingState(*self.init_caches(batch_size, device))
+
+    @torch.jit.export
+    def init_caches(
+        self, batch_size: int, device: torch.device
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`init_state` as plain tensors ``(features, attn, conv)``.
+
+        Args:
+          batch_size: N, the number of streams.
+          device: where the caches live.
+        Returns:
+          Empty caches of shapes (N, 0, C), (num_layers, N, 0, d_model) and
+          zeros (num_layers, N, d_model, K - 1); see :class:`StreamingState`.
+        """
+        d, layers = self.d_model, len(self.layers)
+        return (
+            torch.zeros(batch_size, 0, self.num_features, device=device),
+            torch.zeros(layers, batch_size, 0, d, device=device),
+            torch.zeros(
+                layers, batch_size, d, self.conv_cache_frames, device=device
             ),
         )
 
@@ -437,24 +458,48 @@ class Conformer(nn.Module):
           ``(out (N, T', d_model), new_state)``; T' may be 0.
         """
         if left_context_frames is None:
-            left_context_frames = self.config.left_context_frames
-        feats = torch.cat([state.features, x], dim=1)
+            left_context_frames = self.left_context_frames
+        out, feats, attn, conv = self.forward_chunk_tensors(
+            x, state.features, state.attn, state.conv, left_context_frames
+        )
+        return out, StreamingState(feats, attn, conv)
+
+    @torch.jit.export
+    def forward_chunk_tensors(
+        self,
+        x: torch.Tensor,
+        feature_cache: torch.Tensor,
+        attn_cache: torch.Tensor,
+        conv_cache: torch.Tensor,
+        left_context_frames: int,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`forward_chunk` with the state as plain tensors (TorchScript).
+
+        Args:
+          x: new input frames (N, T, C).
+          feature_cache: ``StreamingState.features``, (N, F, C).
+          attn_cache: ``StreamingState.attn``, (num_layers, N, L, d_model).
+          conv_cache: ``StreamingState.conv``, (num_layers, N, d_model, K - 1).
+          left_context_frames: attention cache size in output frames; < 0 all.
+        Returns:
+          ``(out (N, T', d_model), feature_cache, attn_cache, conv_cache)``,
+          the new caches shaped like the old ones.
+        """
+        feats = torch.cat([feature_cache, x], dim=1)
         num_out = int(subsampled_lengths(torch.tensor(feats.size(1))))
         if num_out == 0:
-            empty = feats.new_zeros(feats.size(0), 0, self.config.d_model)
-            return empty, StreamingState(feats, state.attn, state.conv)
-        step = SUBSAMPLING_FACTOR * num_out
+            empty = feats.new_zeros(feats.size(0), 0, self.d_model)
+            return empty, feats, attn_cache, conv_cache
+        step = self.subsampling_factor * num_out
         out = self.embed(feats[:, : step + 3])
-        num_keys = state.attn.size(2) + num_out
+        num_keys = attn_cache.size(2) + num_out
         out, pos_emb = self.pos_enc(out, num_keys)
-        attn, conv = [], []
+        attn: List[torch.Tensor] = []
+        conv: List[torch.Tensor] = []
         for i, layer in enumerate(self.layers):
             out, a, c = layer.forward_chunk(
-                out, pos_emb, state.attn[i], state.conv[i], left_context_frames
+                out, pos_emb, attn_cache[i], conv_cache[i], left_context_frames
             )
             attn.append(a)
             conv.append(c)
-        new_state = StreamingState(
-            feats[:, step:], torch.stack(attn), torch.stack(conv)
-        )
-        return out, new_state
+        return out, feats[:, step:], torch.stack(attn), torch.stack(conv)

@@ -1,5 +1,7 @@
 """Conv2d front end that subsamples fbank frames by 4 before the conformer."""
 
+from typing import Final
+
 import torch
 from torch import nn
 
@@ -44,6 +46,9 @@ class Conv2dSubsampling(nn.Module):
         dominates the cost of small models, so fewer channels buy speed.
     """
 
+    # A class constant, since TorchScript cannot read module-level globals.
+    min_input_frames: Final[int] = MIN_INPUT_FRAMES
+
     def __init__(self, num_features: int, d_model: int, channels: int = 0) -> None:
         super().__init__()
         if num_features < MIN_INPUT_FRAMES:
@@ -69,10 +74,10 @@ class Conv2dSubsampling(nn.Module):
         Returns:
           Shape (N, T', d_model) with ``T' = subsampled_lengths(T)``.
         """
-        if x.size(1) < MIN_INPUT_FRAMES:
+        if x.size(1) < self.min_input_frames:
             raise ValueError(
-                f"need at least {MIN_INPUT_FRAMES} input frames for one output frame, "
-                f"got {x.size(1)}"
+                f"need at least {self.min_input_frames} input frames for one "
+                f"output frame, got {x.size(1)}"
             )
         x = self.conv(x.unsqueeze(1))  # (N, channels, T', C')
         n, c, t, f = x.shape
