@@ -3,14 +3,19 @@
 
 Usage:
     python local/stream_decode.py --exp-dir exp/demo --lang-dir data/lang_bpe_500 \
-        --cuts data/fbank/synth_cuts_test.jsonl.gz --graph H \
-        --chunk-size 16 --chunk-size 8 --chunk-size 4 --left-context-frames 64
+        --cuts data/fbank/synth_cuts_test.jsonl.gz --graph HLG \
+        --chunk-size 16 --chunk-size 8 --left-context-frames 64 \
+        --num-streams 8 --online-fbank --redecode-final
 
-Needs a model trained with ``causal: true``. --graph is H (tokens, bpe.model),
-HL or HLG (words.txt and HL.pt/HLG.pt in --lang-dir). Features are the cuts'
-precomputed fbank, fed chunk by chunk; one stream per cut. Writes recogs-*.txt
-and errs-*.txt per chunk size and wer-summary-<test-set>-streaming.txt into
-<exp-dir>/decode, and prints WER, real-time factor and per-chunk latency.
+Needs a model trained with ``causal: true`` (--force-causal runs any model
+that way, for timing only). --graph is H (tokens, bpe.model), HL or HLG
+(words.txt and HL.pt/HLG.pt in --lang-dir). One stream per cut, up to
+--num-streams of them in flight and batched; features are the cuts'
+precomputed fbank, or with --online-fbank computed from the audio as it is
+fed. Writes recogs-*.txt and errs-*.txt per chunk size and
+wer-summary-<test-set>-streaming.txt into <exp-dir>/decode, and prints WER,
+real-time factor and the latency of a decoding step (one chunk of every
+stream in flight).
 """
 import argparse
 from pathlib import Path
@@ -43,6 +48,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--num-threads", type=int, default=1)
+    parser.add_argument(
+        "--num-streams", type=int, default=8, help="cuts decoded together"
+    )
+    parser.add_argument(
+        "--online-fbank", action="store_true", help="fbank from the audio, online"
+    )
+    parser.add_argument(
+        "--redecode-final",
+        action="store_true",
+        help="final result from all log-probs at once (correct HL/HLG with k2 1.23.4)",
+    )
+    parser.add_argument(
+        "--force-causal",
+        action="store_true",
+        help="run a causal: false model with causal convs (timing only)",
+    )
     d = StreamingOptions()
     parser.add_argument("--search-beam", type=float, default=d.search_beam)
     parser.add_argument("--output-beam", type=float, default=d.output_beam)
@@ -60,6 +81,7 @@ def main() -> None:
         output_beam=args.output_beam,
         min_active_states=args.min_active_states,
         max_active_states=args.max_active_states,
+        redecode_final=args.redecode_final,
     )
     rows = stream_decode_and_score(
         args.exp_dir,
@@ -74,8 +96,11 @@ def main() -> None:
         args.avg,
         args.device,
         args.num_threads,
+        num_streams=args.num_streams,
+        features="online" if args.online_fbank else "precomputed",
+        force_causal=args.force_causal,
     )
-    print("setting\tWER%\tRTF\tchunk latency mean/p95 ms")
+    print("setting\tWER%\tRTF\tstep latency mean/p95 ms")
     for key, r in rows.items():
         print(
             f"{key}\t{r['wer']:.2f}\t{r['rtf']:.3f}\t"
