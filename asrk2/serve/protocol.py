@@ -1,0 +1,248 @@
+"""The streaming ASR protocol: messages, their validation, errors and close codes.
+
+Protocol spec (version 1)
+=========================
+
+A client opens a WebSocket to ``ws://HOST:PORT/`` (any path). A plain HTTP
+``GET /`` without a WebSocket upgrade returns a microphone demo page.
+
+Client to server, in this order:
+
+1. text ``{"type": "start", "sample_rate": 16000}``: the first message, within
+   the server's start timeout. Optional field ``"partials": false`` turns
+   partial results off (default: on). Unknown fields are errors.
+2. binary messages: audio as 16-bit signed little-endian mono PCM at
+   ``sample_rate``. Any number of messages of any even size up to the
+   ``max_message_bytes`` announced in ``ready`` (an empty one is allowed).
+3. text ``{"type": "end"}``: no more audio. The server reads nothing after it.
+
+Server to client, all text (JSON objects):
+
+- ``{"type": "ready", "sample_rate": 16000, "max_message_bytes": 32000,
+  "chunk_seconds": 0.64}`` after a valid ``start``: audio may follow.
+- ``{"type": "partial", "text": "...", "seconds": 1.28}``: the best
+  hypothesis after ``seconds`` of audio were decoded, sent after every
+  decoded chunk. A client that reads slowly gets only the latest one.
+  With HL/HLG graphs a later partial may revise earlier words.
+- ``{"type": "final", "text": "...", "seconds": 3.1}``: after ``end`` and
+  the decoding of all audio; the server then closes with 1000.
+- ``{"type": "error", "error": NAME, "message": "..."}``: then the server
+  closes with the close code of ``NAME``:
+
+=================  ==========  ===============================================
+error              close code  when
+=================  ==========  ===============================================
+bad_json           1007        a text message is not a JSON object
+odd_length         1007        a binary message has an odd number of bytes
+bad_message        1008        unknown type, unknown, missing or mistyped
+                               field, ``start`` twice
+no_start           1008        audio or ``end`` before ``start``
+timeout            1008        no ``start`` within the start timeout, or no
+                               message within the idle timeout
+bad_sample_rate    1003        ``sample_rate`` is not the server's
+server_full        1013        the server already serves ``max_clients``
+internal           1011        decoding of this stream failed
+shutting_down      1001        the server stops (SIGINT/SIGTERM)
+=================  ==========  ===============================================
+
+A message over ``max_message_bytes`` closes the connection with 1009
+(message too big) before it is read; the close reason gives its size. On
+shutdown, streams that are open get their final result for the audio
+received so far, when it can be decoded within the shutdown timeout, then a
+close with 1001 (no error message); connections that never sent ``start``
+are closed with 1001 at once.
+
+Flow control: the server reads audio no faster than it decodes plus a
+bounded buffer (a few seconds); a client that sends faster waits in
+``send`` (TCP back-pressure), it is never dropped for it.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, Union
+
+import numpy as np
+
+__all__ = [
+    "CLOSE_CODES",
+    "ProtocolError",
+    "StartMessage",
+    "EndMessage",
+    "parse_text_message",
+    "pcm16_to_float",
+    "float_to_pcm16",
+    "ready_message",
+    "partial_message",
+    "final_message",
+    "error_message",
+]
+
+# Error name -> WebSocket close code (RFC 6455 section 7.4.1).
+CLOSE_CODES: Dict[str, int] = {
+    "bad_json": 1007,  # invalid frame payload data
+    "odd_length": 1007,
+    "bad_message": 1008,  # policy violation
+    "no_start": 1008,
+    "timeout": 1008,
+    "bad_sample_rate": 1003,  # unsupported data
+    "server_full": 1013,  # try again later
+    "internal": 1011,  # internal error
+    "shutting_down": 1001,  # going away
+}
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_TOO_BIG = 1009
+
+
+class ProtocolError(Exception):
+    """A client error, sent as an ``error`` message and a close code.
+
+    Args:
+      error: one of the names of :data:`CLOSE_CODES`.
+      message: what was wrong, for a human.
+    """
+
+    def __init__(self, error: str, message: str) -> None:
+        if error not in CLOSE_CODES:
+            raise ValueError(f"unknown protocol error name {error!r}")
+        super().__init__(message)
+        self.error = error
+        self.message = message
+
+    @property
+    def close_code(self) -> int:
+        """The WebSocket close code that follows the error message."""
+        return CLOSE_CODES[self.error]
+
+
+@dataclass(frozen=True)
+class StartMessage:
+    """``{"type": "start", ...}``: opens a stream.
+
+    Attributes:
+      sample_rate: the audio's sampling rate in Hz.
+      partials: whether the client wants partial results.
+    """
+
+    sample_rate: int
+    partials: bool = True
+
+
+@dataclass(frozen=True)
+class EndMessage:
+    """``{"type": "end"}``: no more audio."""
+
+
+def _field(obj: Dict[str, Any], name: str, kind: type, required: bool) -> Any:
+    """``obj[name]`` checked to be a ``kind`` (bools are not ints here)."""
+    if name not in obj:
+        if required:
+            raise ProtocolError("bad_message", f"'start' needs the field {name!r}")
+        return None
+    value = obj[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ProtocolError(
+            "bad_message",
+            f"field {name!r} must be {kind.__name__}, got {json.dumps(value)}",
+        )
+    return value
+
+
+def parse_text_message(
+    text: str, server_sample_rate: int
+) -> Union[StartMessage, EndMessage]:
+    """Parses and validates one text message from a client.
+
+    Args:
+      text: the message as received.
+      server_sample_rate: the only rate the server accepts, in Hz.
+    Returns:
+      The start or end message.
+    Raises:
+      ProtocolError: ``bad_json``, ``bad_message`` or ``bad_sample_rate``.
+    """
+    try:
+        obj = json.loads(text)
+    except ValueError as e:
+        raise ProtocolError("bad_json", f"text message is not JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad_json", "text message must be a JSON object")
+    kind = obj.get("type")
+    if kind == "end":
+        if len(obj) > 1:
+            extra = sorted(k for k in obj if k != "type")
+            raise ProtocolError("bad_message", f"'end' takes no fields, got {extra}")
+        return EndMessage()
+    if kind != "start":
+        raise ProtocolError(
+            "bad_message", f"message type must be 'start' or 'end', got {kind!r}"
+        )
+    unknown = sorted(set(obj) - {"type", "sample_rate", "partials"})
+    if unknown:
+        raise ProtocolError("bad_message", f"unknown field(s) in 'start': {unknown}")
+    sample_rate = _field(obj, "sample_rate", int, required=True)
+    partials = _field(obj, "partials", bool, required=False)
+    if sample_rate != server_sample_rate:
+        raise ProtocolError(
+            "bad_sample_rate",
+            f"sample_rate {sample_rate} Hz is not supported: this server takes "
+            f"{server_sample_rate} Hz mono (resample the audio first)",
+        )
+    return StartMessage(sample_rate, True if partials is None else partials)
+
+
+def pcm16_to_float(data: bytes) -> np.ndarray:
+    """Decodes a binary audio message.
+
+    Args:
+      data: 16-bit signed little-endian PCM, an even number of bytes.
+    Returns:
+      float32 samples in [-1, 1), shape (len(data) // 2,).
+    Raises:
+      ProtocolError: ``odd_length``.
+    """
+    if len(data) % 2:
+        raise ProtocolError(
+            "odd_length",
+            f"binary message of {len(data)} bytes: 16-bit PCM needs an even number",
+        )
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def float_to_pcm16(samples: np.ndarray) -> bytes:
+    """Encodes float samples in [-1, 1] (clipped) as 16-bit little-endian PCM."""
+    scaled = np.clip(np.asarray(samples, dtype=np.float64) * 32768.0, -32768, 32767)
+    return np.round(scaled).astype("<i2").tobytes()
+
+
+def _dumps(obj: Dict[str, Any]) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def ready_message(
+    sample_rate: int, max_message_bytes: int, chunk_seconds: float
+) -> str:
+    """The ``ready`` message that answers a valid ``start``."""
+    return _dumps(
+        {
+            "type": "ready",
+            "sample_rate": sample_rate,
+            "max_message_bytes": max_message_bytes,
+            "chunk_seconds": round(chunk_seconds, 4),
+        }
+    )
+
+
+def partial_message(text: str, seconds: float) -> str:
+    """A partial result after ``seconds`` of audio were decoded."""
+    return _dumps({"type": "partial", "text": text, "seconds": round(seconds, 3)})
+
+
+def final_message(text: str, seconds: float) -> str:
+    """The final result of a stream of ``seconds`` of audio."""
+    return _dumps({"type": "final", "text": text, "seconds": round(seconds, 3)})
+
+
+def error_message(error: ProtocolError) -> str:
+    """The ``error`` message sent before closing with ``error.close_code``."""
+    return _dumps({"type": "error", "error": error.error, "message": error.message})
