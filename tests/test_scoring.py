@@ -5,13 +5,15 @@ import random
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Sequence
+from typing import Dict, List, Sequence
 
 import pytest
 
 from asrk2.decode.scoring import (
     ErrorStats,
     compute_wer,
+    merge_wer_summaries,
+    read_wer_summary,
     score_text_files,
     write_errs,
     write_recogs,
@@ -135,3 +137,101 @@ def test_score_cli(tmp_path: Path) -> None:
     )
     assert out.stdout.strip() == "%WER 50.00 [ 2 / 4, 1 ins, 0 del, 1 sub ]"
     assert (tmp_path / "errs.txt").read_text().startswith("%WER 50.00")
+
+
+def test_wer_summary_round_trip(tmp_path: Path) -> None:
+    rows = {"ctc-greedy": 9.25, "hlg-1best": 7.5, "nbest-rescoring-lm_scale_0.5": 7.0}
+    write_wer_summary(tmp_path / "wer.txt", rows)
+    assert read_wer_summary(tmp_path / "wer.txt") == rows
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("", r"wer.txt:1: expected the header"),
+        ("method\tWER\nx\t1.0\n", r"wer.txt:1: expected the header"),
+        ("settings\tWER\nx 1.0\n", r"wer.txt:2: expected 'setting<TAB>WER'"),
+        ("settings\tWER\nx\tabc\n", r"wer.txt:2: expected 'setting<TAB>WER'"),
+        ("settings\tWER\nx\t1\ny\t2\nx\t3\n", r"wer.txt:4: repeated setting 'x'"),
+    ],
+)
+def test_read_wer_summary_errors(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "wer.txt").write_text(text)
+    with pytest.raises(ValueError, match=message):
+        read_wer_summary(tmp_path / "wer.txt")
+
+
+OFFLINE = {
+    "ctc-greedy": 9.0,
+    "hlg-1best": 8.0,
+    "nbest-rescoring-lm_scale_0.3": 7.5,
+    "nbest-rescoring-lm_scale_0.5": 7.25,
+    "nbest-rescoring-lm_scale_1.0": 7.25,
+    "attention-rescoring-scale_1.0": 6.0,
+    "attention-rescoring-scale_2.0": 6.5,
+}
+STREAMING = {"streaming-HLG-chunk16": 8.5, "streaming-HLG-chunk4": 10.0}
+
+
+def best_per_method(rows: Dict[str, float]) -> Dict[str, float]:
+    """Brute force: for each method name, try every setting and keep the best."""
+    methods = {k.split("-lm_scale_")[0].split("-scale_")[0] for k in rows}
+    out = {}
+    for method in methods:
+        candidates = [
+            (wer, k) for k, wer in rows.items()
+            if k == method or k.startswith(method + "-lm_scale_")
+            or k.startswith(method + "-scale_")
+        ]
+        wer, key = min(candidates)
+        out[key] = wer
+    return out
+
+
+@pytest.mark.parametrize("best_scale_only", [False, True])
+def test_merge_wer_summaries(tmp_path: Path, best_scale_only: bool) -> None:
+    write_wer_summary(tmp_path / "offline.txt", OFFLINE)
+    write_wer_summary(tmp_path / "streaming.txt", STREAMING)
+    merged = merge_wer_summaries(
+        [tmp_path / "offline.txt", tmp_path / "streaming.txt"], best_scale_only
+    )
+    both = {**OFFLINE, **STREAMING}
+    assert merged == (best_per_method(both) if best_scale_only else both)
+    if best_scale_only:  # a tie keeps the first in name order
+        assert "nbest-rescoring-lm_scale_0.5" in merged
+
+
+def test_merge_wer_summaries_clash(tmp_path: Path) -> None:
+    write_wer_summary(tmp_path / "a.txt", {"ctc-greedy": 9.0})
+    write_wer_summary(tmp_path / "b.txt", {"ctc-greedy": 8.0})
+    with pytest.raises(ValueError, match=r"'ctc-greedy' is in both .*a.txt and .*b"):
+        merge_wer_summaries([tmp_path / "a.txt", tmp_path / "b.txt"])
+
+
+def test_wer_table_cli(tmp_path: Path) -> None:
+    write_wer_summary(tmp_path / "offline.txt", OFFLINE)
+    write_wer_summary(tmp_path / "streaming.txt", STREAMING)
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    out = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "local" / "wer_table.py"), "--best-scale-only",
+         "--out", str(tmp_path / "table.txt"), str(tmp_path / "offline.txt"),
+         str(tmp_path / "streaming.txt")],
+        env=env, check=True, capture_output=True, text=True,
+    )
+    table = (tmp_path / "table.txt").read_text()
+    assert out.stdout == table
+    assert table.splitlines() == [
+        "settings\tWER",
+        "attention-rescoring-scale_1.0\t6.00",
+        "nbest-rescoring-lm_scale_0.5\t7.25",
+        "hlg-1best\t8.00",
+        "streaming-HLG-chunk16\t8.50",
+        "ctc-greedy\t9.00",
+        "streaming-HLG-chunk4\t10.00",
+    ]
+    missing = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "local" / "wer_table.py"),
+         "--out", str(tmp_path / "t.txt"), str(tmp_path / "nope.txt")],
+        env=env, capture_output=True, text=True,
+    )
+    assert missing.returncode != 0 and "nope.txt" in missing.stderr

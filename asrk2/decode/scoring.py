@@ -11,10 +11,11 @@ Example::
     write_errs("exp/errs-test.txt", results, stats)
 """
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import kaldialign
 
@@ -24,7 +25,9 @@ __all__ = [
     "ErrorStats",
     "Result",
     "compute_wer",
+    "merge_wer_summaries",
     "read_text_results",
+    "read_wer_summary",
     "score_text_files",
     "write_errs",
     "write_recogs",
@@ -215,6 +218,93 @@ def write_wer_summary(path: PathLike, rows: Dict[str, float]) -> None:
     for name, wer in sorted(rows.items(), key=lambda kv: (kv[1], kv[0])):
         lines.append(f"{name}\t{wer:.2f}")
     atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+
+def read_wer_summary(path: PathLike) -> Dict[str, float]:
+    """Reads a file written by :func:`write_wer_summary`.
+
+    Args:
+      path:
+        A ``settings<TAB>WER`` file.
+
+    Returns:
+      WER in percent per setting, in file order.
+
+    Raises:
+      FileNotFoundError: ``path`` does not exist.
+      ValueError: a bad header, a line that is not ``name<TAB>number`` or a
+        repeated name, naming ``path:line``.
+    """
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    if not lines or lines[0].split("\t") != ["settings", "WER"]:
+        raise ValueError(f"{path}:1: expected the header 'settings<TAB>WER'")
+    rows: Dict[str, float] = {}
+    for lineno, line in enumerate(lines[1:], start=2):
+        fields = line.split("\t")
+        try:
+            if len(fields) != 2 or not fields[0]:
+                raise ValueError
+            wer = float(fields[1])
+        except ValueError:
+            raise ValueError(
+                f"{path}:{lineno}: expected 'setting<TAB>WER', got {line!r}"
+            ) from None
+        if fields[0] in rows:
+            raise ValueError(f"{path}:{lineno}: repeated setting {fields[0]!r}")
+        rows[fields[0]] = wer
+    return rows
+
+
+# ``nbest-rescoring-lm_scale_0.5`` -> ``nbest-rescoring``: the scale sweeps
+# of :mod:`asrk2.decode.methods` (``-lm_scale_X``, ``-scale_X``).
+_SCALE_SUFFIX = re.compile(r"^(?P<method>.+)-(?:lm_)?scale_[-+0-9.e]+$")
+
+
+def _method_of(setting: str) -> str:
+    """The method a setting belongs to: its name without a scale suffix."""
+    match = _SCALE_SUFFIX.match(setting)
+    return match.group("method") if match else setting
+
+
+def merge_wer_summaries(
+    paths: Sequence[PathLike], best_scale_only: bool = False
+) -> Dict[str, float]:
+    """Merges several ``wer-summary-*.txt`` files into one table.
+
+    Args:
+      paths:
+        Files written by :func:`write_wer_summary`, e.g. the offline and the
+        streaming summary of one test set.
+      best_scale_only:
+        Keep, of the settings that differ only in a scale suffix
+        (``nbest-rescoring-lm_scale_0.3``, ``...-lm_scale_0.5``), just the one
+        with the lowest WER (ties: the first in name order).
+
+    Returns:
+      WER in percent per setting; write it with :func:`write_wer_summary`.
+
+    Raises:
+      ValueError: a setting appears in two files (naming both), or a file
+        is malformed (see :func:`read_wer_summary`).
+    """
+    merged: Dict[str, float] = {}
+    origin: Dict[str, PathLike] = {}
+    for path in paths:
+        for setting, wer in read_wer_summary(path).items():
+            if setting in merged:
+                raise ValueError(
+                    f"setting {setting!r} is in both {origin[setting]} and {path}"
+                )
+            merged[setting], origin[setting] = wer, path
+    if not best_scale_only:
+        return merged
+    best: Dict[str, Tuple[float, str]] = {}
+    for setting, wer in sorted(merged.items()):
+        method = _method_of(setting)
+        kept: Optional[Tuple[float, str]] = best.get(method)
+        if kept is None or wer < kept[0]:
+            best[method] = (wer, setting)
+    return {setting: wer for wer, setting in best.values()}
 
 
 def _read_kaldi_text(path: PathLike) -> Dict[str, List[str]]:
