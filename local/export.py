@@ -2,10 +2,10 @@
 """Export averaged checkpoints as a TorchScript encoder plus the decoding files.
 
 Usage:
-    python local/export.py --exp-dir exp/demo --epoch 12 --avg 2 \
-        --lang-dir data/lang_bpe_200 --out-dir exp/demo/export
-    python local/export.py --exp-dir exp/demo --epoch 12 --avg 2 \
-        --lang-dir data/lang_bpe_200 --out-dir exp/demo/export-int8 --int8
+    python local/export.py --exp-dir exp/demo --epoch 16 --avg 2 \
+        --lang-dir data/lang_bpe_100 --out-dir exp/demo/export
+    python local/export.py --exp-dir exp/demo --epoch 16 --avg 2 \
+        --lang-dir data/lang_bpe_100 --out-dir exp/demo/export-int8 --int8
 
 Writes into --out-dir: encoder.pt (TorchScript: forward, encode, ctc_log_probs,
 init_cache, forward_chunk), bpe.model, tokens.txt and, when present in the lang

@@ -2,12 +2,12 @@
 """Serve a streaming model over WebSockets (protocol: asrk2/serve/protocol.py).
 
 Usage:
-    python local/serve.py --exp-dir exp/streaming --lang-dir data/lang_bpe_200 \
+    python local/serve.py --exp-dir exp/demo --lang-dir data/lang_bpe_100 \
         --graph H --avg 2 --port 6006
     # then: python local/stream_client.py utt.wav --realtime
     # or open http://127.0.0.1:6006/ for the microphone page
 
-Needs a model trained with ``causal: true`` (conf/streaming.yaml). --graph is
+Needs a model trained with ``causal: true`` (as conf/demo.yaml). --graph is
 H (tokens, bpe.model), HL or HLG (words.txt and HL.pt/HLG.pt in --lang-dir).
 Listens on 127.0.0.1 unless --host says otherwise; prints
 ``listening on ws://HOST:PORT/`` when ready (--port 0 picks a free port).

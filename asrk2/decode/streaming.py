@@ -89,6 +89,7 @@ __all__ = [
     "stream_decode",
     "stream_decode_cuts",
     "stream_decode_and_score",
+    "load_streaming_graph",
 ]
 
 
@@ -800,10 +801,18 @@ def stream_decode_cuts(
     return report
 
 
-def _graph_and_words(
+def load_streaming_graph(
     lang_dir: Path, graph_name: str, device: torch.device
 ) -> Tuple[k2.Fsa, Callable[[List[int]], List[str]]]:
-    """The decoding graph ``H``, ``HL`` or ``HLG`` and its ids-to-words map."""
+    """Loads the decoding graph ``H``, ``HL`` or ``HLG`` and its ids-to-words map.
+
+    Args:
+      lang_dir: ``bpe.model`` (H) or ``words.txt`` and ``HL.pt``/``HLG.pt``.
+      graph_name: ``H``, ``HL`` or ``HLG``.
+      device: where the graph goes.
+    Returns:
+      ``(graph, to_words)``; ``to_words`` maps one hypothesis to words.
+    """
     lang_dir = Path(lang_dir)
     if graph_name == "H":
         sp = load_bpe(lang_dir / "bpe.model")
@@ -868,7 +877,7 @@ def stream_decode_and_score(
     with threads:
         dev = torch.device(device)
         model = _load_streaming_model(exp_dir, epoch, avg, force_causal).to(dev)
-        graph, to_words = _graph_and_words(lang_dir, graph_name, dev)
+        graph, to_words = load_streaming_graph(lang_dir, graph_name, dev)
         out_dir, rows = Path(out_dir), {}
         for chunk in chunk_sizes:
             opts = replace(options or StreamingOptions(), chunk_size=chunk)

@@ -2,7 +2,7 @@
 
 Writing (:mod:`asrk2.export.build`, needs the training code)::
 
-    export_model("exp/demo", epoch=12, avg=2, lang_dir="data/lang_bpe_200",
+    export_model("exp/demo", epoch=16, avg=2, lang_dir="data/lang_bpe_100",
                  out_dir="exp/demo/export", quantize=False)
 
 Loading (:mod:`asrk2.export.load`, needs only torch, plus k2/sentencepiece

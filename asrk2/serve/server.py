@@ -151,6 +151,7 @@ def make_recognizer(
     chunk_size: int = 16,
     left_context_frames: Optional[int] = 64,
     max_batch_streams: int = 32,
+    redecode_final: bool = False,
 ) -> StreamingRecognizer:
     """A :class:`StreamingRecognizer` over a ``MultiStreamDecoder``.
 
@@ -162,6 +163,8 @@ def make_recognizer(
       chunk_size: output frames per chunk.
       left_context_frames: attention cache; None for the model config's.
       max_batch_streams: most streams per batched step.
+      redecode_final: final results from one intersection of each stream's
+        log-probs (``StreamingOptions.redecode_final``; needed for HL/HLG).
     Returns:
       The recognizer for :class:`AsrServer`.
     Raises:
@@ -172,10 +175,12 @@ def make_recognizer(
     if not model.config.encoder.causal:
         raise ValueError(
             "the model's encoder has causal: false and cannot stream; train "
-            "one with causal: true (e.g. egs/synth/ASR/conf/streaming.yaml)"
+            "one with causal: true (e.g. egs/synth/ASR/conf/demo.yaml)"
         )
     options = StreamingOptions(
-        chunk_size=chunk_size, left_context_frames=left_context_frames
+        chunk_size=chunk_size,
+        left_context_frames=left_context_frames,
+        redecode_final=redecode_final,
     )
     decoder = MultiStreamDecoder(model, graph, options, max_batch_streams)
     return StreamingRecognizer(
@@ -199,7 +204,8 @@ def load_recognizer(
     Args:
       exp_dir: holds the ``epoch-N.pt`` checkpoints.
       lang_dir: ``bpe.model`` (H) or ``words.txt`` and ``HL.pt``/``HLG.pt``.
-      graph_name: ``H``, ``HL`` or ``HLG``.
+      graph_name: ``H``, ``HL`` or ``HLG``; with HL/HLG final results come
+        from one intersection of each stream's log-probs (``redecode_final``).
       epoch: last epoch to use; None for the last one.
       avg: number of epochs averaged.
       chunk_size, left_context_frames, max_batch_streams: see
@@ -211,15 +217,15 @@ def load_recognizer(
       ValueError: the model's encoder is not causal, naming ``exp_dir``.
     """
     from asrk2.decode.offline import load_model
-    from asrk2.decode.streaming import _graph_and_words
+    from asrk2.decode.streaming import load_streaming_graph
 
     dev = torch.device(device)
     model, _ = load_model(Path(exp_dir), epoch, avg)
-    graph, to_words = _graph_and_words(Path(lang_dir), graph_name, dev)
+    graph, to_words = load_streaming_graph(Path(lang_dir), graph_name, dev)
     try:
         return make_recognizer(
             model.to(dev), graph, to_words, chunk_size, left_context_frames,
-            max_batch_streams,
+            max_batch_streams, redecode_final=graph_name != "H",
         )  # fmt: skip
     except ValueError as e:
         raise ValueError(f"{exp_dir}: {e}") from None
