@@ -17,11 +17,11 @@ The last row compares the largest sustained N with ``1 / RTF`` of one stream
 decoded alone as fast as possible (in this process, no network): the streams
 one core could serve one after another, i.e. without batching.
 
-Model: the demo model (egs/synth/ASR/exp/demo) with its BPE lang dir and test
-wavs if present, its weights loaded into a causal encoder of the same size
-(the demo model is not trained for streaming, so the text is meaningless but
-the compute is that of the demo model); else a tiny random model on tones,
-said so in the notes. Chunks of 16 frames (0.64 s), left context 64 frames,
+Model: the demo model (egs/synth/ASR/exp/demo, causal, trained with dynamic
+chunks) with its BPE lang dir and test wavs if present (a model trained with
+``causal: false`` would be loaded into a causal encoder of the same size: same
+compute, meaningless text); else a tiny random model on tones, said so in the
+notes. Chunks of 16 frames (0.64 s), left context 64 frames,
 greedy CTC graph H, one torch thread in the server.
 
 Usage:
