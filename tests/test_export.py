@@ -256,3 +256,11 @@ def test_bad_inputs_give_clear_errors(trained, tmp_path) -> None:
         export_model(exp_dir, 2, 1, tmp_path / "no_lang", tmp_path / "c")
     with pytest.raises(FileNotFoundError, match="meta.json"):
         load_exported(tmp_path)
+
+
+def test_load_model_refuses_a_missing_epoch(trained) -> None:
+    """Asked for epoch 3 of an experiment with epochs 1-2: no silent fallback."""
+    exp_dir, _ = trained
+    with pytest.raises(FileNotFoundError, match="no epoch-3.pt"):
+        load_model(exp_dir, 3, 1)
+    assert load_model(exp_dir, 2, 2)[0] is not None

@@ -46,12 +46,17 @@ def load_model(
 ) -> Tuple[CtcModel, ExperimentConfig]:
     """Loads the model of ``epoch`` (default: the last), averaged over ``avg`` epochs.
 
+    Raises FileNotFoundError if ``epoch-{epoch}.pt`` (or any checkpoint) is missing.
+
     The model is rebuilt from the resolved config stored in the checkpoint, so
     decoding never depends on a recipe file that may have changed since.
     """
     paths = epoch_checkpoints(exp_dir)
     if epoch is not None:
         paths = [p for p in paths if int(p.stem.split("-")[1]) <= epoch]
+        # Asked for epoch N, never silently average older epochs instead.
+        if paths and paths[-1].stem != f"epoch-{epoch}":
+            raise FileNotFoundError(f"no epoch-{epoch}.pt in {exp_dir}")
     if not paths:
         raise FileNotFoundError(
             f"no epoch-N.pt checkpoints in {exp_dir} (epoch <= {epoch})"
