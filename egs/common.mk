@@ -8,6 +8,8 @@
 #   train    $(NUM_EPOCHS) epochs, torchrun when WORLD_SIZE > 1
 #   average  the last $(AVG) epochs in one file   $(EXP)/averaged-epoch-*.pt
 #   decode   every set of DECODE_SETS, METHODS    $(EXP)/decode/wer-summary-<set>.txt
+#   stream-decode  chunked encoder + online search on STREAM_GRAPH, per chunk size
+#            of STREAM_CHUNKS (causal models)     $(EXP)/decode/wer-summary-<set>-streaming.txt
 #
 # Each stage's outputs are make targets, so re-running skips what is up to date.
 # No code lives here: stages call local/*.py, which call asrk2/.
@@ -41,11 +43,20 @@ device_opt = $(if $(filter-out auto,$(DEVICE)),--device $(DEVICE))
 train_launcher = $(if $(filter-out 1,$(WORLD_SIZE)),$(PY) -m torch.distributed.run \
   --standalone --nproc_per_node $(WORLD_SIZE),$(PY))
 
-.PHONY: all prepare fbank lang graphs train average decode clean
+.PHONY: all prepare fbank lang graphs train average decode stream-decode clean
 .DELETE_ON_ERROR:
 .DEFAULT_GOAL := all
 
-all: decode
+# Whether `all` (and a recipe's `demo`) also decode in streaming mode: only a
+# causal encoder can, so by default the config's model.encoder.causal (True or
+# False). Looked up once, and only when a target that needs it is built (the
+# lookup starts Python, several seconds). Override: STREAMING=True/False.
+STREAMING = $(eval STREAMING := $$(call cfg,model.encoder.causal))$(STREAMING)
+streaming_if_causal = $(if $(filter True true 1,$(STREAMING)),stream-decode)
+
+# Prerequisites with $$ are expanded when the target is built (second expansion).
+.SECONDEXPANSION:
+all: decode $$(streaming_if_causal)
 
 fbank: $(foreach s,$(SPLITS),$(call fbank,$(s)))
 $(DATA)/fbank/$(CORPUS)_cuts_%.jsonl.gz: $(DATA)/manifests/$(CORPUS)_cuts_%.jsonl.gz
@@ -83,6 +94,38 @@ $(EXP)/decode/wer-summary-%.txt: $(EXP)/epoch-$(NUM_EPOCHS).pt $(call fbank,%) $
 	$(PY) $(LOCAL)/decode.py --exp-dir $(EXP) --lang-dir $(LANG_DIR) \
 	  --cuts $(call fbank,$*) --test-set $* --epoch $(NUM_EPOCHS) --avg $(AVG) \
 	  $(addprefix --method ,$(METHODS))$(if $(device_opt), $(device_opt))
+
+# Streaming: chunk-by-chunk encoder (CtcModel.forward_chunk) and k2's online
+# intersection, one stream per cut, STREAM_NUM_STREAMS cuts batched, 1 thread
+# (see local/stream_decode.py). HLG by default: on the demo it gives a far
+# lower WER than H (as hlg-1best beats ctc-greedy offline) at a real-time
+# factor still far below 1 (bench/RESULTS.md). With HL/HLG the final result of
+# a stream comes from one intersection of all its streamed log-probs
+# (--redecode-final: k2 1.23.4's online intersecter drops words that span a
+# chunk boundary); partial results stay online.
+STREAM_GRAPH ?= HLG
+# Chunk sizes in output frames (40 ms each after x4 subsampling): 16 = 640 ms.
+STREAM_CHUNKS ?= 16
+# Attention cache in output frames (64 = 2.56 s); bounded, so that streams
+# that started at different times batch together.
+STREAM_LEFT_CONTEXT ?= 64
+STREAM_NUM_STREAMS ?= 8
+STREAM_SETS ?= $(DECODE_SETS)
+# Extra local/stream_decode.py options, e.g. "--online-fbank".
+STREAM_OPTS ?=
+stream_graph_file = $(if $(filter H,$(STREAM_GRAPH)),bpe.model,$(STREAM_GRAPH).pt)
+stream_opts = $(addprefix --chunk-size ,$(STREAM_CHUNKS)) \
+  --left-context-frames $(STREAM_LEFT_CONTEXT) --num-streams $(STREAM_NUM_STREAMS) \
+  $(if $(filter-out H,$(STREAM_GRAPH)),--redecode-final) $(device_opt) $(STREAM_OPTS)
+stream-decode: $(foreach s,$(STREAM_SETS),$(EXP)/decode/wer-summary-$(s)-streaming.txt)
+# (Make prefers this rule over wer-summary-%.txt above: its stem is shorter.)
+$(EXP)/decode/wer-summary-%-streaming.txt: $(EXP)/epoch-$(NUM_EPOCHS).pt $(call fbank,%) \
+  $(LANG_DIR)/$(stream_graph_file)
+	@test -n "$(streaming_if_causal)" || { echo "stream-decode needs a causal encoder:" \
+	  "model.encoder.causal is $(STREAMING) in $(CONFIG) (or STREAMING=$(STREAMING))" >&2; exit 1; }
+	$(PY) $(LOCAL)/stream_decode.py --exp-dir $(EXP) --lang-dir $(LANG_DIR) \
+	  --cuts $(call fbank,$*) --test-set $* --epoch $(NUM_EPOCHS) --avg $(AVG) \
+	  --graph $(STREAM_GRAPH) $(strip $(stream_opts))
 
 clean:
 	rm -rf $(DATA) exp
