@@ -27,6 +27,7 @@ import torch
 from lhotse import load_manifest
 
 from asrk2.data.datamodule import make_eval_loader, unpack_batch
+from asrk2.decode.methods import METHODS as ALL_METHODS
 from asrk2.decode.methods import MethodOptions, decode_batch, load_graphs
 from asrk2.decode.offline import load_model
 from asrk2.decode.scoring import compute_wer
@@ -34,14 +35,8 @@ from asrk2.lang.bpe import load_bpe
 from asrk2.lang.lexicon import read_symbol_table
 from bench.common import DemoModel, Row, cwd, demo_model
 
-METHODS = (
-    "ctc-greedy",
-    "hl-1best",
-    "hlg-1best",
-    "hlg-nbest",
-    "nbest-rescoring",
-    "whole-lattice-rescoring",
-)
+# Every method but attention-rescoring: the demo model has no attention decoder.
+METHODS = tuple(m for m in ALL_METHODS if m != "attention-rescoring")
 SEARCH_BEAMS = (4.0, 8.0, 12.0, 30.0)
 
 # (log_probs (N, T, V), out_lens (N,), reference texts) per batch

@@ -19,9 +19,8 @@ Usage:
 """
 
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, List, Sequence, Tuple
+from typing import Callable, List, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -30,6 +29,7 @@ from asrk2.config import load_yaml
 from asrk2.decode.ctc_decode import build_ctc_topo, ctc_greedy_decode
 from asrk2.decode.scoring import compute_wer
 from asrk2.export import export_model, load_exported, script_model
+from asrk2.features.fbank import torch_threads
 from asrk2.model import CtcModel
 from asrk2.train.config import ExperimentConfig
 from bench.common import DEMO_RECIPE, DemoModel, Row, cwd, demo_model
@@ -40,16 +40,6 @@ FRAME_SHIFT = 0.01
 # (features (N, T, C), lens (N,), reference transcripts)
 Batch = Tuple[torch.Tensor, torch.Tensor, List[str]]
 Model = Callable[[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]
-
-
-@contextmanager
-def _threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _batches(items: Sequence[Tuple[torch.Tensor, str]]) -> List[Batch]:
@@ -132,7 +122,7 @@ def _demo_rows(demo: DemoModel, workdir: Path) -> List[Row]:
     batches = _demo_test_set(demo)
     audio = sum(float(lens.sum()) for _, lens, _ in batches) * FRAME_SHIFT
     refs = [t for _, _, texts in batches for t in texts]
-    with _threads(1), torch.no_grad():
+    with torch_threads(1), torch.no_grad():
         times, outputs = _run([eager, exported_float, exported_int8], batches)
     t_eager, t_float, t_int8 = times
     _, out_float, out_int8 = outputs
@@ -172,7 +162,7 @@ def _random_rows() -> List[Row]:
     ]
     audio = 5 * float(lens.sum()) * FRAME_SHIFT
     model = {q: load_exported_like(s) for q, s in scripted.items()}
-    with _threads(1):
+    with torch_threads(1):
         (t_float, t_int8), (out_float, out_int8) = _run(
             [model[False], model[True]], batches
         )

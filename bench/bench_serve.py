@@ -290,7 +290,7 @@ def run(workdir: Path) -> List[Row]:
     """Load levels until one is not served in real time; see the module doc."""
     use_demo = _use_demo()
     model_note = (
-        "demo model weights in a causal encoder"
+        "demo model (causal), greedy H"
         if use_demo
         else "no demo model: random model of the demo size on tones"
     )

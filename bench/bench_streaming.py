@@ -19,14 +19,21 @@ with the 3-gram LM) and chunk size (output frames of 40 ms):
   and p95, compared with the audio duration of a chunk: a step must take
   less than that for the streams to keep up.
 
-Then, at chunk 16 on H: batching (``NUM_STREAMS`` streams vs 1), online
-fbank from the audio vs precomputed features, and the peak resident memory of
-a streaming run on HLG vs H.
+Then, at chunk 16 on H: batching (``NUM_STREAMS`` streams vs 1) and online
+fbank from the audio vs precomputed features. Last, memory: the RSS growth of
+a fresh process decoding one ``LONG_STREAM_SECONDS`` stream (the test cuts
+joined) on H and on HLG, at its end vs half-way: k2's online intersecter keeps
+state for every frame of a stream, so a long-lived stream's memory grows
+with its length (k2's known limit with large HLGs).
 
 Usage:
     python bench/run.py --only streaming
 """
 
+import argparse
+import json
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -48,12 +55,13 @@ from asrk2.decode.streaming import (
 )
 from asrk2.features.fbank import torch_threads
 from asrk2.model.ctc_model import CtcModel
-from bench.common import DemoModel, Row, cwd, demo_model
+from bench.common import ROOT, DemoModel, Row, cwd, demo_model
 
 CHUNK_SIZES = (4, 8, 16, 32)
 LEFT_CONTEXT = 64
 NUM_STREAMS = 8
 FRAME_MS = 40  # one output frame: 4 fbank frames of 10 ms
+LONG_STREAM_SECONDS = 300.0
 
 
 def offline(
@@ -98,26 +106,66 @@ def _rss_mb() -> float:
     return pages * 4096 / 2**20
 
 
-def peak_rss_during(fn: Callable[[], StreamingReport]) -> Tuple[StreamingReport, float]:
-    """Runs ``fn``, sampling RSS after every decoder step.
+def long_stream_memory(graph_name: str, seconds: float) -> Dict[str, float]:
+    """RSS growth while one stream of ``seconds`` of test audio is decoded.
+
+    Run in a fresh process (see ``main``), so that earlier work's freed memory
+    does not hide the growth. The stream is the test cuts' features joined,
+    decoded at chunk 16 with online finals (no ``redecode_final``, which would
+    also keep the log-probs).
 
     Returns:
-      ``(fn's result, peak RSS growth over the start in MiB)``.
+      ``growth_mb`` (peak RSS growth) and ``half_mb`` (growth after half the
+      stream), both over the RSS after the first chunk; ``first_half_s`` and
+      ``second_half_s``, decoding time of each half of the stream.
     """
-    start = _rss_mb()
-    peak = [start]
-    step = MultiStreamDecoder.step
+    demo = demo_model()
+    assert demo is not None, "no demo model (make demo)"
+    torch.set_num_threads(1)
+    model, _ = load_model(demo.exp_dir, demo.epoch, demo.avg)
+    model.eval()
+    graph, _ = load_streaming_graph(demo.lang_dir, graph_name, torch.device("cpu"))
+    with cwd(demo.recipe):
+        feats, total = [], 0
+        for cut in load_manifest(demo.test_cuts):
+            feats.append(torch.as_tensor(cut.load_features()))
+            total += feats[-1].size(0)
+            if total >= seconds * 100:
+                break
+    stream = torch.cat(feats)
+    opts = StreamingOptions(chunk_size=16, left_context_frames=LEFT_CONTEXT)
+    decoder = MultiStreamDecoder(model, graph, opts)
+    decoder.add_stream("long")
+    step = decoder.chunk_step
+    base = peak = half = 0.0
+    seconds_per_half = [0.0, 0.0]
+    for i, pos in enumerate(range(0, stream.size(0), step)):
+        decoder.accept_features("long", stream[pos : pos + step])
+        start = time.perf_counter()
+        decoder.step()
+        seconds_per_half[2 * pos >= stream.size(0)] += time.perf_counter() - start
+        rss = _rss_mb()
+        if i == 0:
+            base = peak = rss
+        peak = max(peak, rss)
+        if pos <= stream.size(0) // 2 < pos + step:
+            half = rss - base
+    return {
+        "growth_mb": peak - base,
+        "half_mb": half,
+        "first_half_s": seconds_per_half[0],
+        "second_half_s": seconds_per_half[1],
+    }
 
-    def sampled(self):
-        out = step(self)
-        peak[0] = max(peak[0], _rss_mb())
-        return out
 
-    MultiStreamDecoder.step = sampled  # type: ignore[assignment]
-    try:
-        return fn(), peak[0] - start
-    finally:
-        MultiStreamDecoder.step = step  # type: ignore[assignment]
+def _memory_in_fresh_process(graph_name: str, seconds: float) -> Dict[str, float]:
+    """:func:`long_stream_memory` in a new Python process."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.bench_streaming", "--memory", graph_name,
+         "--seconds", str(seconds)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def run(workdir: Path) -> List[Row]:
@@ -170,13 +218,6 @@ def _rows(demo: DemoModel) -> List[Row]:
         online = stream_decode_cuts(
             model, H, cuts, opts16, to_words, NUM_STREAMS, features="online"
         )
-        _, peak_h = peak_rss_during(
-            lambda: stream_decode_cuts(model, H, cuts, opts16, to_words, NUM_STREAMS)
-        )
-        HLG, hlg_words = load_streaming_graph(demo.lang_dir, "HLG", cpu)
-        _, peak_hlg = peak_rss_during(
-            lambda: stream_decode_cuts(model, HLG, cuts, opts16, hlg_words, NUM_STREAMS)
-        )
     batched = reports["H", 16]
     rows += [
         Row(f"streaming RTF, H, chunk 16, {NUM_STREAMS} streams batched", batched.rtf,
@@ -187,8 +228,29 @@ def _rows(demo: DemoModel) -> List[Row]:
             "precomputed fbank", batched.rtf,
             f"WER {compute_wer(online.results).wer:.2f}% vs "
             f"{compute_wer(batched.results).wer:.2f}% (stored fbank is lilcom-lossy)"),
-        Row("peak RSS growth, streaming on HLG, chunk 16", peak_hlg, "MiB",
-            "same on H", peak_h,
-            f"{NUM_STREAMS} streams, online finals; k2 online intersecter state"),
     ]  # fmt: skip
+    memory = {g: _memory_in_fresh_process(g, LONG_STREAM_SECONDS) for g in ("H", "HLG")}
+    for g in ("H", "HLG"):
+        rows += [
+            Row(f"RSS growth, one {LONG_STREAM_SECONDS:.0f} s stream on {g}",
+                memory[g]["growth_mb"], "MiB", "after half of it",
+                memory[g]["half_mb"], "fresh process, chunk 16, online finals; "
+                "growth with stream length = state kept per frame"),
+            Row(f"decoding time, 2nd half of one {LONG_STREAM_SECONDS:.0f} s stream "
+                f"on {g}", memory[g]["second_half_s"], "s", "1st half",
+                memory[g]["first_half_s"], "a ratio > 1: a step costs more the "
+                "longer the stream has run"),
+        ]  # fmt: skip
     return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="memory of one long stream")
+    parser.add_argument("--memory", required=True, choices=["H", "HL", "HLG"])
+    parser.add_argument("--seconds", type=float, default=LONG_STREAM_SECONDS)
+    args = parser.parse_args()
+    print(json.dumps(long_stream_memory(args.memory, args.seconds)))
+
+
+if __name__ == "__main__":
+    main()
