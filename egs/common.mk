@@ -99,10 +99,10 @@ $(EXP)/decode/wer-summary-%.txt: $(EXP)/epoch-$(NUM_EPOCHS).pt $(call fbank,%) $
 # intersection, one stream per cut, STREAM_NUM_STREAMS cuts batched, 1 thread
 # (see local/stream_decode.py). HLG by default: on the demo it gives a far
 # lower WER than H (as hlg-1best beats ctc-greedy offline) at a real-time
-# factor still far below 1 (bench/RESULTS.md). With HL/HLG the final result of
-# a stream comes from one intersection of all its streamed log-probs
-# (--redecode-final: k2 1.23.4's online intersecter drops words that span a
-# chunk boundary); partial results stay online.
+# factor still far below 1 (bench/RESULTS.md). With HL/HLG local/stream_decode.py
+# takes the final result of a stream from one intersection of all its streamed
+# log-probs (k2 1.23.4's online intersecter drops words that span a chunk
+# boundary); partial results stay online.
 STREAM_GRAPH ?= HLG
 # Chunk sizes in output frames (40 ms each after x4 subsampling): 16 = 640 ms.
 STREAM_CHUNKS ?= 16
@@ -116,7 +116,7 @@ STREAM_OPTS ?=
 stream_graph_file = $(if $(filter H,$(STREAM_GRAPH)),bpe.model,$(STREAM_GRAPH).pt)
 stream_opts = $(addprefix --chunk-size ,$(STREAM_CHUNKS)) \
   --left-context-frames $(STREAM_LEFT_CONTEXT) --num-streams $(STREAM_NUM_STREAMS) \
-  $(if $(filter-out H,$(STREAM_GRAPH)),--redecode-final) $(device_opt) $(STREAM_OPTS)
+  $(device_opt) $(STREAM_OPTS)
 stream-decode: $(foreach s,$(STREAM_SETS),$(EXP)/decode/wer-summary-$(s)-streaming.txt)
 # (Make prefers this rule over wer-summary-%.txt above: its stem is shorter.)
 $(EXP)/decode/wer-summary-%-streaming.txt: $(EXP)/epoch-$(NUM_EPOCHS).pt $(call fbank,%) \

@@ -5,7 +5,7 @@ Usage:
     python local/stream_decode.py --exp-dir exp/demo --lang-dir data/lang_bpe_500 \
         --cuts data/fbank/synth_cuts_test.jsonl.gz --graph HLG \
         --chunk-size 16 --chunk-size 8 --left-context-frames 64 \
-        --num-streams 8 --online-fbank --redecode-final
+        --num-streams 8 --online-fbank
 
 Needs a model trained with ``causal: true`` (--force-causal runs any model
 that way, for timing only). --graph is H (tokens, bpe.model), HL or HLG
@@ -56,8 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--redecode-final",
-        action="store_true",
-        help="final result from all log-probs at once (correct HL/HLG with k2 1.23.4)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="final result from all log-probs at once; default: on for HL/HLG "
+        "(k2 1.23.4's online finals drop words across chunks), off for H",
     )
     parser.add_argument(
         "--force-causal",
@@ -81,7 +83,6 @@ def main() -> None:
         output_beam=args.output_beam,
         min_active_states=args.min_active_states,
         max_active_states=args.max_active_states,
-        redecode_final=args.redecode_final,
     )
     rows = stream_decode_and_score(
         args.exp_dir,
@@ -99,6 +100,7 @@ def main() -> None:
         num_streams=args.num_streams,
         features="online" if args.online_fbank else "precomputed",
         force_causal=args.force_causal,
+        redecode_final=args.redecode_final,
     )
     print("setting\tWER%\tRTF\tstep latency mean/p95 ms")
     for key, r in rows.items():

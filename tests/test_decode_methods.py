@@ -279,3 +279,8 @@ def test_offline_and_streaming_end_to_end(tmp_path: Path, tiny_kaldi_dir: Path) 
         recogs = (tmp_path / "out" / f"recogs-t-{key}.txt").read_text()
         assert recogs.count("hyp=") == len(cuts)
     assert (tmp_path / "out" / "wer-summary-t-streaming.txt").exists()
+    # A chunk that covers each whole utterance gives offline hlg-1best's hypotheses.
+    offline = (tmp_path / "out" / "recogs-t-hlg-1best.txt").read_text()
+    assert (tmp_path / "out" / "recogs-t-streaming-HLG-chunk100.txt").read_text() == (
+        offline
+    )

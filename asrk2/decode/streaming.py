@@ -90,6 +90,7 @@ __all__ = [
     "stream_decode_cuts",
     "stream_decode_and_score",
     "load_streaming_graph",
+    "needs_redecode_final",
 ]
 
 
@@ -801,6 +802,15 @@ def stream_decode_cuts(
     return report
 
 
+def needs_redecode_final(graph_name: str) -> bool:
+    """Whether finals on ``graph_name`` need ``StreamingOptions.redecode_final``.
+
+    True for HL and HLG: k2 1.23.4's online intersecter drops words that span a
+    chunk boundary. H (every CTC state can end) is exact online.
+    """
+    return graph_name != "H"
+
+
 def load_streaming_graph(
     lang_dir: Path, graph_name: str, device: torch.device
 ) -> Tuple[k2.Fsa, Callable[[List[int]], List[str]]]:
@@ -841,6 +851,7 @@ def stream_decode_and_score(
     num_streams: int = 8,
     features: FeatureSource = "precomputed",
     force_causal: bool = False,
+    redecode_final: Optional[bool] = None,
 ) -> Dict[str, Dict[str, float]]:
     """Streams a test set at several chunk sizes; writes recogs/errs/wer-summary.
 
@@ -855,7 +866,8 @@ def stream_decode_and_score(
       test_set: name used in the file names.
       graph_name: ``H``, ``HL`` or ``HLG``.
       chunk_sizes: output frames per chunk to try.
-      options: beams and left context; ``chunk_size`` is overridden.
+      options: beams and left context; ``chunk_size`` and ``redecode_final``
+        are overridden.
       epoch: last epoch to use; None for the last one.
       avg: number of epochs averaged.
       device: where to run.
@@ -867,10 +879,15 @@ def stream_decode_and_score(
       force_causal: decode a model trained with ``causal: false`` as if its
         convolutions were causal (same weights), e.g. to time the streaming
         path with a non-streaming checkpoint; its WER is then meaningless.
+      redecode_final: overrides ``options.redecode_final``; None for
+        :func:`needs_redecode_final` of ``graph_name``.
     Returns:
       Per key: ``wer`` (%), ``rtf``, ``latency_mean_ms``, ``latency_p95_ms``
       (latencies per decoding step).
     """
+    redecode = needs_redecode_final(graph_name) if redecode_final is None else (
+        redecode_final
+    )
     threads = contextlib.nullcontext()
     if num_threads is not None:
         threads = torch_threads(num_threads)
@@ -880,7 +897,9 @@ def stream_decode_and_score(
         graph, to_words = load_streaming_graph(lang_dir, graph_name, dev)
         out_dir, rows = Path(out_dir), {}
         for chunk in chunk_sizes:
-            opts = replace(options or StreamingOptions(), chunk_size=chunk)
+            opts = replace(
+                options or StreamingOptions(), chunk_size=chunk, redecode_final=redecode
+            )
             report = stream_decode_cuts(
                 model, graph, cuts, opts, to_words, num_streams, features
             )

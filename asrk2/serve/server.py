@@ -217,7 +217,7 @@ def load_recognizer(
       ValueError: the model's encoder is not causal, naming ``exp_dir``.
     """
     from asrk2.decode.offline import load_model
-    from asrk2.decode.streaming import load_streaming_graph
+    from asrk2.decode.streaming import load_streaming_graph, needs_redecode_final
 
     dev = torch.device(device)
     model, _ = load_model(Path(exp_dir), epoch, avg)
@@ -225,7 +225,7 @@ def load_recognizer(
     try:
         return make_recognizer(
             model.to(dev), graph, to_words, chunk_size, left_context_frames,
-            max_batch_streams, redecode_final=graph_name != "H",
+            max_batch_streams, redecode_final=needs_redecode_final(graph_name),
         )  # fmt: skip
     except ValueError as e:
         raise ValueError(f"{exp_dir}: {e}") from None
