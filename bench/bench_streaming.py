@@ -37,13 +37,12 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Dict, List, Tuple
 
-import k2
 import torch
-from lhotse import CutSet, load_manifest
+from lhotse import load_manifest
 
-from asrk2.decode.ctc_decode import get_lattice, one_best_token_ids
+from asrk2.decode.methods import MethodOptions
 from asrk2.decode.offline import load_model
 from asrk2.decode.scoring import compute_wer
 from asrk2.decode.streaming import (
@@ -51,10 +50,11 @@ from asrk2.decode.streaming import (
     StreamingOptions,
     StreamingReport,
     load_streaming_graph,
+    needs_redecode_final,
     stream_decode_cuts,
 )
 from asrk2.features.fbank import torch_threads
-from asrk2.model.ctc_model import CtcModel
+from bench.bench_decode import encode_test_set, search
 from bench.common import ROOT, DemoModel, Row, cwd, demo_model
 
 CHUNK_SIZES = (4, 8, 16, 32)
@@ -64,33 +64,24 @@ FRAME_MS = 40  # one output frame: 4 fbank frames of 10 ms
 LONG_STREAM_SECONDS = 300.0
 
 
-def offline(
-    model: CtcModel, graph: k2.Fsa, cuts: CutSet, to_words: Callable, opts
-) -> Tuple[float, float]:
-    """Full-attention decoding of ``cuts`` on ``graph``: ``(WER %, RTF)``."""
-    results, seconds, audio = [], 0.0, 0.0
-    batch = 16
-    cut_list = sorted(cuts, key=lambda c: c.duration)
-    for i in range(0, len(cut_list), batch):
-        group = cut_list[i : i + batch]
-        feats = [torch.as_tensor(c.load_features()) for c in group]
-        lens = torch.tensor([f.size(0) for f in feats])
-        x = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)
-        start = time.perf_counter()
-        with torch.no_grad():
-            encoder_out, out_lens = model.encode(x, lens)
-            log_probs = model.ctc_log_probs(encoder_out)
-            lattice = get_lattice(
-                log_probs, out_lens, graph, opts.search_beam, opts.output_beam,
-                opts.min_active_states, opts.max_active_states,
-            )  # fmt: skip
-            hyps = one_best_token_ids(lattice)
-        seconds += time.perf_counter() - start
-        audio += sum(c.duration for c in group)
-        for cut, h in zip(group, hyps):
-            ref = " ".join(s.text for s in cut.supervisions).split()
-            results.append((cut.id, ref, to_words(h)))
-    return compute_wer(results).wer, seconds / audio
+def offline(demo: DemoModel, beams: StreamingOptions) -> Dict[str, Tuple[float, float]]:
+    """Full-attention decoding of the test set as ``bench_decode`` times it.
+
+    Returns:
+      ``{graph name: (WER %, RTF)}`` for H (ctc-greedy) and HLG (hlg-1best).
+    """
+    batches, encoder_s, audio, _ = encode_test_set(demo)
+    opts = MethodOptions(
+        search_beam=beams.search_beam,
+        output_beam=beams.output_beam,
+        min_active_states=beams.min_active_states,
+        max_active_states=beams.max_active_states,
+    )
+    methods = {"H": "ctc-greedy", "HLG": "hlg-1best"}
+    seconds, wers = search(demo, batches, list(methods.values()), opts)
+    return {
+        g: (wers[m], (encoder_s + seconds[m]) / audio) for g, m in methods.items()
+    }
 
 
 def _mean_ms(report: StreamingReport) -> float:
@@ -187,13 +178,15 @@ def _rows(demo: DemoModel) -> List[Row]:
         f"demo model epochs {demo.epoch - demo.avg + 1}-{demo.epoch}, left context "
         f"{LEFT_CONTEXT * FRAME_MS} ms, {NUM_STREAMS} streams batched, 1 thread"
     )
+    with torch_threads(1):
+        offline_scores = offline(demo, base)
     with cwd(demo.recipe), torch_threads(1):
         cuts = load_manifest(demo.test_cuts).to_eager()
         reports: Dict[Tuple[str, int], StreamingReport] = {}
         for graph_name in ("H", "HLG"):
             graph, to_words = load_streaming_graph(demo.lang_dir, graph_name, cpu)
-            opts = replace(base, redecode_final=graph_name != "H")
-            offline_wer, offline_rtf = offline(model, graph, cuts, to_words, opts)
+            opts = replace(base, redecode_final=needs_redecode_final(graph_name))
+            offline_wer, offline_rtf = offline_scores[graph_name]
             for chunk in CHUNK_SIZES:
                 report = stream_decode_cuts(
                     model, graph, cuts, replace(opts, chunk_size=chunk),
