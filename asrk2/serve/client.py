@@ -149,33 +149,23 @@ async def _receive(
 ) -> None:
     """Collects partial/final/error messages until the server closes."""
     try:
-        await _receive_messages(ws, result, clock, sample_rate, on_partial)
+        async for message in ws:
+            obj = json.loads(message)
+            kind = obj.get("type")
+            now = time.perf_counter()
+            if kind == "partial":
+                sent = clock.time_of(int(round(obj["seconds"] * sample_rate)))
+                partial = Partial(obj["text"], obj["seconds"], now - sent)
+                result.partials.append(partial)
+                if on_partial is not None:
+                    on_partial(partial)
+            elif kind == "final":
+                result.text, result.seconds = obj["text"], obj["seconds"]
+                result.final_latency = now  # made relative to `end` by the caller
+            elif kind == "error":
+                result.error, result.error_message = obj["error"], obj["message"]
     except ConnectionClosed:
         pass  # dropped without a closing handshake: close_code is 1006
-
-
-async def _receive_messages(
-    ws: ClientConnection,
-    result: StreamResult,
-    clock: _SendClock,
-    sample_rate: int,
-    on_partial: Optional[Callable[[Partial], None]],
-) -> None:
-    async for message in ws:
-        obj = json.loads(message)
-        kind = obj.get("type")
-        now = time.perf_counter()
-        if kind == "partial":
-            sent = clock.time_of(int(round(obj["seconds"] * sample_rate)))
-            partial = Partial(obj["text"], obj["seconds"], now - sent)
-            result.partials.append(partial)
-            if on_partial is not None:
-                on_partial(partial)
-        elif kind == "final":
-            result.text, result.seconds = obj["text"], obj["seconds"]
-            result.final_latency = now  # made relative to `end` by the caller
-        elif kind == "error":
-            result.error, result.error_message = obj["error"], obj["message"]
 
 
 async def stream_audio(
