@@ -3,6 +3,8 @@
 # adds its own `prepare` rule, which writes $(call manifests,<set>) for each set).
 #
 #   fbank    80-dim fbank of every set             data/fbank/
+#   noise    white/pink/brown noise and babble      data/noise/noise_cuts.jsonl.gz
+#            for data.augment.noise_cuts (built before train when the config names it)
 #   lang     BPE, lexicons, 3/4-gram LMs            data/lang_bpe_$(NBPE)/
 #   graphs   HLG and HL                             data/lang_bpe_$(NBPE)/HLG.pt
 #   train    $(NUM_EPOCHS) epochs, torchrun when WORLD_SIZE > 1
@@ -43,7 +45,7 @@ device_opt = $(if $(filter-out auto,$(DEVICE)),--device $(DEVICE))
 train_launcher = $(if $(filter-out 1,$(WORLD_SIZE)),$(PY) -m torch.distributed.run \
   --standalone --nproc_per_node $(WORLD_SIZE),$(PY))
 
-.PHONY: all prepare fbank lang graphs train average decode stream-decode clean
+.PHONY: all prepare fbank noise lang graphs train average decode stream-decode clean
 .DELETE_ON_ERROR:
 .DEFAULT_GOAL := all
 
@@ -62,6 +64,14 @@ fbank: $(foreach s,$(SPLITS),$(call fbank,$(s)))
 $(DATA)/fbank/$(CORPUS)_cuts_%.jsonl.gz: $(DATA)/manifests/$(CORPUS)_cuts_%.jsonl.gz
 	$(PY) $(LOCAL)/compute_fbank.py --cuts $< --output-dir $(DATA)/fbank --device $(DEVICE)$(if $(FBANK_OPTS), $(FBANK_OPTS))
 
+# Generated noise for additive-noise augmentation; babble from training speech.
+NOISE_CUTS := $(DATA)/noise/noise_cuts.jsonl.gz
+noise: $(NOISE_CUTS)
+$(NOISE_CUTS): $(call manifests,$(TRAIN_SET))
+	$(PY) $(LOCAL)/make_noise.py --speech-cuts $< --out-dir $(dir $@)
+# The noise manifest the config trains with (empty: none), looked up once.
+CONFIG_NOISE = $(eval CONFIG_NOISE := $$(call cfg,data.augment.noise_cuts))$(CONFIG_NOISE)
+
 PHONE_LANG_DIR := $(DATA)/lang_phone
 LANG_FILES := bpe.model tokens.txt words.txt lexicon.txt L.pt L_disambig.pt G_3_gram.pt G_4_gram.pt
 
@@ -77,7 +87,8 @@ $(LANG_DIR)/HLG.pt $(LANG_DIR)/HL.pt &: $(LANG_DIR)/L_disambig.pt $(LANG_DIR)/G_
 	$(PY) $(LOCAL)/show_graph_sizes.py $(LANG_DIR)
 
 train: $(EXP)/epoch-$(NUM_EPOCHS).pt
-$(EXP)/epoch-$(NUM_EPOCHS).pt: $(CONFIG) $(call fbank,$(TRAIN_SET)) $(call fbank,$(DEV_SET)) $(LANG_DIR)/bpe.model
+$(EXP)/epoch-$(NUM_EPOCHS).pt: $(CONFIG) $(call fbank,$(TRAIN_SET)) $(call fbank,$(DEV_SET)) $(LANG_DIR)/bpe.model \
+  $$(CONFIG_NOISE)
 	$(train_launcher) $(LOCAL)/train.py --config $(CONFIG) --lang-dir $(LANG_DIR) --exp-dir $(EXP) \
 	  --train-cuts $(call fbank,$(TRAIN_SET)) --valid-cuts $(call fbank,$(DEV_SET)) \
 	  --set lang.nbpe=$(NBPE) --set train.num_epochs=$(NUM_EPOCHS)$(if $(device_opt), $(device_opt))

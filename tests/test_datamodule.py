@@ -10,6 +10,7 @@ from lhotse import CutSet, SupervisionSegment
 from lhotse.dataset import SimpleCutSampler
 from lhotse.testing.dummies import dummy_cut
 
+from asrk2.data.augment import AudioAugmentConfig
 from asrk2.data.datamodule import (
     DataConfig,
     filter_cuts,
@@ -76,7 +77,7 @@ def test_filter_is_lazy_on_lazy_cuts(tmp_path, caplog):
 
 def test_train_loader_batches_and_unpack(cuts):
     _, feats, _ = cuts
-    config = DataConfig(max_duration=6.0, num_buckets=2, spec_augment=True)
+    config = DataConfig(max_duration=6.0, num_buckets=2)
     seen = []
     for batch in make_train_loader(feats, config, seed=3):
         x, lens, texts, ids = unpack_batch(batch)
@@ -92,7 +93,7 @@ def _epoch_ids(loader):
 
 def test_sampler_state_dict_resumes_exactly(cuts):
     _, feats, _ = cuts
-    config = DataConfig(max_duration=5.0, num_buckets=2, spec_augment=False)
+    config = DataConfig(max_duration=5.0, num_buckets=2)
     loader = make_train_loader(feats, config, seed=7)
     loader.sampler.set_epoch(2)
     full = _epoch_ids(loader)
@@ -132,8 +133,7 @@ def test_on_the_fly_speed_perturbation(cuts):
         max_duration=100.0,
         num_buckets=1,
         on_the_fly_features=True,
-        speed_perturb=True,
-        spec_augment=False,
+        augment=AudioAugmentConfig(speed_factors=[0.9, 1.1]),
     )
     ids = [
         i
@@ -148,8 +148,9 @@ def test_clear_errors_for_missing_features(cuts):
     raw, feats, _ = cuts
     with pytest.raises(ValueError, match="no features"):
         make_train_loader(raw, DataConfig())
-    with pytest.raises(ValueError, match="speed_perturb"):
-        make_train_loader(feats, DataConfig(speed_perturb=True))
+    augment = AudioAugmentConfig(speed_factors=[0.9, 1.1])
+    with pytest.raises(ValueError, match="on_the_fly_features"):
+        make_train_loader(feats, DataConfig(augment=augment))
 
 
 def test_bucketing_wastes_less_padding_than_simple_sampling():
@@ -166,9 +167,29 @@ def test_lazy_filtered_cuts_feed_the_train_loader(cuts):
     _, feats, path = cuts
     lazy = CutSet.from_jsonl_lazy(path)
     kept, reasons = filter_cuts(lazy, DataConfig(max_cut_duration=3.0))
-    config = DataConfig(max_duration=6.0, num_buckets=2, spec_augment=False)
+    config = DataConfig(max_duration=6.0, num_buckets=2)
     loader = make_train_loader(kept, config)
     ids = [i for batch in loader for i in unpack_batch(batch)[3]]
     assert sorted(ids) == sorted(c.id for c in feats if c.duration <= 3.0)
     assert reasons["too long"] == sum(c.duration > 3.0 for c in feats)
     assert loader.sampler.state_dict()["epoch"] == 0
+
+
+def test_cuts_an_augmentation_made_unusable_are_dropped(cuts):
+    raw, _, _ = cuts
+    config = DataConfig(
+        max_duration=100.0, num_buckets=1, on_the_fly_features=True,
+        augment=AudioAugmentConfig(speed_factors=[0.9, 1.1]),
+    )  # fmt: skip
+
+    def fits(cut) -> bool:  # as if every 1.1x copy had too few frames
+        return not cut.id.endswith("_sp1.1")
+
+    ids = [
+        i
+        for epoch in range(3)
+        for batch in make_train_loader(raw, config, seed=epoch, fits=fits)
+        for i in unpack_batch(batch)[3]
+    ]
+    assert any(i.endswith("_sp0.9") for i in ids)
+    assert not any(i.endswith("_sp1.1") for i in ids)

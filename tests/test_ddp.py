@@ -28,7 +28,9 @@ from asrk2.train.toy_data import make_toy_corpus
 from asrk2.train.trainer import Trainer
 
 TINY = {
-    "data": {"max_duration": 10.0, "num_buckets": 2, "spec_augment": False},
+    "data": {
+        "max_duration": 10.0, "num_buckets": 2, "spec_augment": {"enabled": False}
+    },
     "model": {
         "encoder": {
             "d_model": 32, "num_heads": 2, "ffn_dim": 64, "num_layers": 2,
@@ -76,7 +78,7 @@ def train_steps(corpus_dir: Path, exp_dir: Path, max_steps: int, resume: bool) -
     cuts = CutSet.from_file(corpus_dir / "cuts.jsonl.gz").to_eager()
     data = copy.deepcopy(TINY)
     data["model"]["encoder"]["dropout"] = 0.1
-    data["data"]["spec_augment"] = True
+    data["data"]["spec_augment"] = {"enabled": True}
     data["train"].update(max_steps=max_steps, num_epochs=5)
     config = from_dict(ExperimentConfig, data)
     trainer = Trainer(config, cuts, cuts, corpus_dir / "lang", exp_dir, "cpu")

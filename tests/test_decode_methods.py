@@ -210,7 +210,9 @@ def test_check_methods() -> None:
 
 
 TINY_MODEL = {
-    "data": {"max_duration": 20.0, "num_buckets": 1, "spec_augment": False},
+    "data": {
+        "max_duration": 20.0, "num_buckets": 1, "spec_augment": {"enabled": False}
+    },
     "model": {
         "encoder": {
             "d_model": 16,

@@ -20,7 +20,9 @@ from asrk2.train.trainer import train
 
 TINY = {
     "lang": {"nbpe": 40},
-    "data": {"max_duration": 20.0, "num_buckets": 2, "spec_augment": False},
+    "data": {
+        "max_duration": 20.0, "num_buckets": 2, "spec_augment": {"enabled": False}
+    },
     "model": {
         "encoder": {
             "d_model": 32,

@@ -21,7 +21,7 @@ from asrk2.train.toy_data import make_toy_corpus
 from asrk2.train.trainer import NonFiniteError, build_model, train
 
 TINY: Dict[str, Any] = {
-    "data": {"max_duration": 10.0, "num_buckets": 2, "spec_augment": True},
+    "data": {"max_duration": 10.0, "num_buckets": 2, "spec_augment": {"enabled": True}},
     "model": {
         "encoder": {
             "d_model": 16, "num_heads": 2, "ffn_dim": 32, "num_layers": 1,
@@ -108,6 +108,10 @@ def test_training_stops_when_batches_keep_failing(corpus, tmp_path) -> None:
     _, lang = corpus
     cuts, _ = make_toy_corpus(tmp_path, num_cuts=6, nbpe=40, nan_cuts=range(6))
     config = make_config(train={"max_consecutive_bad": 3})
+    # With global CMVN, features that are all NaN are refused before training.
+    with pytest.raises(ValueError, match="global CMVN: no cut with readable"):
+        train(config, cuts, cuts, lang, tmp_path / "exp-cmvn", "cpu")
+    config.model.encoder.global_cmvn = False
     with pytest.raises(NonFiniteError, match="3 in a row"):
         train(config, cuts, cuts, lang, tmp_path / "exp", "cpu")
 

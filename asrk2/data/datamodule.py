@@ -1,21 +1,21 @@
-"""Batches for training and evaluation: filtering, bucketing, SpecAugment.
+"""Batches for training and evaluation: filtering, bucketing, augmentation.
 
 Training batches come from lhotse's ``DynamicBucketingSampler`` (cuts of
 similar duration batched together, up to ``max_duration`` seconds of audio per
 batch, DDP-aware through ``world_size``/``rank``) feeding a
 ``K2SpeechRecognitionDataset``. Features are read from the precomputed lilcom
 archives, or computed in the dataloader workers (``on_the_fly_features``),
-which also allows on-the-fly speed perturbation. The sampler is
+which also allows audio augmentation (speed, volume, noise, reverberation;
+:mod:`asrk2.data.augment`). SpecAugment is applied by the trainer. The sampler is
 ``loader.sampler``: call ``set_epoch`` on it every epoch, and save its
 ``state_dict()`` with checkpoints for an exact resume.
 """
 
 import itertools
 import logging
-import random
 import warnings
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 import torch
@@ -25,14 +25,17 @@ from lhotse.dataset import (
     DynamicBucketingSampler,
     K2SpeechRecognitionDataset,
     OnTheFlyFeatures,
-    PerturbSpeed,
     PrecomputedFeatures,
     SimpleCutSampler,
-    SpecAugment,
 )
 from lhotse.dataset.sampling.base import CutSampler
 
-from asrk2.features.fbank import SPEED_FACTORS, FbankConfig, make_fbank_extractor
+from asrk2.data.augment import (
+    AudioAugmentConfig,
+    SpecAugmentConfig,
+    make_cut_transforms,
+)
+from asrk2.features.fbank import FbankConfig, make_fbank_extractor
 
 __all__ = [
     "DataConfig",
@@ -60,7 +63,8 @@ class DataConfig:
       shuffle: shuffle training cuts (within buckets) every epoch.
       drop_last: drop the last incomplete batch.
       num_workers: dataloader worker processes.
-      spec_augment: apply SpecAugment to training batches.
+      spec_augment: SpecAugment of training batches and its schedule
+        (applied by the trainer).
       min_cut_duration: shorter cuts are dropped (seconds).
       max_cut_duration: longer cuts are dropped (seconds).
       buffer_size: cuts the bucketing sampler holds to fill its buckets; larger
@@ -69,8 +73,8 @@ class DataConfig:
       on_the_fly_features: compute fbank in the dataloader workers from audio
         instead of reading precomputed features.
       num_mel_bins: feature dimension of on-the-fly features.
-      speed_perturb: on-the-fly only: each training cut is played at 0.9x,
-        1.0x or 1.1x speed with equal probability.
+      augment: audio augmentation of training cuts (speed, volume, noise,
+        reverberation); needs ``on_the_fly_features``.
     """
 
     max_duration: float = 200.0
@@ -78,14 +82,14 @@ class DataConfig:
     shuffle: bool = True
     drop_last: bool = False
     num_workers: int = 0
-    spec_augment: bool = True
+    spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
     min_cut_duration: float = 0.3
     max_cut_duration: float = 20.0
     buffer_size: int = 20000
     pin_memory: bool = True
     on_the_fly_features: bool = False
     num_mel_bins: int = 80
-    speed_perturb: bool = False
+    augment: AudioAugmentConfig = field(default_factory=AudioAugmentConfig)
 
 
 def _drop_summary(reasons: Counter, examples: Dict[str, List[str]]) -> str:
@@ -251,15 +255,45 @@ def _check_inputs(cuts: CutSet, config: DataConfig) -> None:
                 f"cut {first.id} has no features: run local/compute_fbank.py first, "
                 "or set data.on_the_fly_features: true"
             )
-        if config.speed_perturb:
+        if config.augment.active:
             raise ValueError(
-                "data.speed_perturb needs on_the_fly_features; with precomputed "
-                "features "
-                "perturb at extraction (local/compute_fbank.py --speed-perturb)"
+                "data.augment (speed, volume, noise, reverb) needs "
+                "data.on_the_fly_features: true; with precomputed features, "
+                "perturb speed at extraction (local/compute_fbank.py --speed-perturb)"
             )
 
 
-def _dataset(config: DataConfig, train: bool, seed: int) -> K2SpeechRecognitionDataset:
+def _drop_features(cuts: CutSet) -> CutSet:
+    return cuts.drop_features()
+
+
+class _KeepFitting:
+    """Drops cuts that an augmentation made unusable (e.g. a 1.1x speed copy
+    with too few frames for its tokens); counts and logs them now and then.
+    A batch that would be left empty is kept whole (its loss is then skipped)."""
+
+    def __init__(self, fits: Callable[[Cut], bool]) -> None:
+        self.fits = fits
+        self.dropped = 0
+
+    def __call__(self, cuts: CutSet) -> CutSet:
+        kept = [c for c in cuts if self.fits(c)]
+        if not kept or len(kept) == len(cuts):
+            return cuts
+        before = self.dropped
+        self.dropped += len(cuts) - len(kept)
+        if self.dropped // 100 > before // 100 or before == 0:
+            log.info("Augmented cuts dropped so far (too short for their "
+                     "tokens): %d", self.dropped)  # fmt: skip
+        return CutSet.from_cuts(kept)
+
+
+def _dataset(
+    config: DataConfig,
+    train: bool,
+    seed: int,
+    fits: Optional[Callable[[Cut], bool]] = None,
+) -> K2SpeechRecognitionDataset:
     if config.on_the_fly_features:
         extractor = make_fbank_extractor(
             FbankConfig(num_mel_bins=config.num_mel_bins, device="cpu")
@@ -267,28 +301,16 @@ def _dataset(config: DataConfig, train: bool, seed: int) -> K2SpeechRecognitionD
         strategy = OnTheFlyFeatures(extractor)
     else:
         strategy = PrecomputedFeatures()
-    cut_transforms = []
-    if train and config.speed_perturb:
-        factors = list(SPEED_FACTORS)
-        p = len(factors) / (len(factors) + 1)  # 1.0x as likely as each factor
-        cut_transforms.append(
-            PerturbSpeed(factors=factors, p=p, randgen=random.Random(seed))
-        )
-    input_transforms = []
-    if train and config.spec_augment:
-        input_transforms.append(
-            SpecAugment(
-                time_warp_factor=80,
-                num_frame_masks=2,
-                features_mask_size=27,
-                num_feature_masks=2,
-                frames_mask_size=40,
-            )
-        )
+    cut_transforms = make_cut_transforms(config.augment, seed) if train else []
+    if cut_transforms:
+        # Features are computed from the audio anyway; dropping the precomputed
+        # ones first spares lhotse's "features will be detached" warning per cut.
+        cut_transforms.insert(0, _drop_features)
+        if fits is not None:
+            cut_transforms.append(_KeepFitting(fits))
     return K2SpeechRecognitionDataset(
         return_cuts=True,
         cut_transforms=cut_transforms,
-        input_transforms=input_transforms,
         input_strategy=strategy,
     )
 
@@ -309,6 +331,7 @@ def make_train_loader(
     seed: int = 0,
     world_size: Optional[int] = None,
     rank: Optional[int] = None,
+    fits: Optional[Callable[[Cut], bool]] = None,
 ) -> torch.utils.data.DataLoader:
     """A training DataLoader with dynamic bucketing and augmentation.
 
@@ -321,13 +344,16 @@ def make_train_loader(
       config: batching and augmentation options.
       seed: seeds shuffling and speed perturbation.
       world_size, rank: DDP settings (None: from torch.distributed, or 1/0).
+      fits: predicate applied again after audio augmentation, which can make
+        a cut too short for its transcript (see :func:`filter_cuts`).
     Returns:
       A DataLoader yielding ``K2SpeechRecognitionDataset`` batches; see
       :func:`unpack_batch`.
     """
     _check_inputs(cuts, config)
     sampler = make_sampler(cuts, config, config.shuffle, seed, world_size, rank)
-    return _loader(_dataset(config, train=True, seed=seed), sampler, config)
+    dataset = _dataset(config, train=True, seed=seed, fits=fits)
+    return _loader(dataset, sampler, config)
 
 
 def make_eval_loader(cuts: CutSet, config: DataConfig) -> torch.utils.data.DataLoader:

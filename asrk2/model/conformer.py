@@ -31,6 +31,7 @@ __all__ = [
     "Conformer",
     "ConformerLayer",
     "ConvolutionModule",
+    "FeatureNormalizer",
     "FeedForward",
 ]
 
@@ -61,6 +62,10 @@ class ConformerConfig:
       full_context_prob: probability that a batch uses full context instead.
       dynamic_left_chunks: also draw how many chunks of left context stay
         visible (uniformly from 0 to all), to train for limited-cache streaming.
+      global_cmvn: normalise input features with the training set's per-bin
+        mean and standard deviation (:mod:`asrk2.features.cmvn`), which the
+        trainer computes and stores in the encoder's buffers; false leaves the
+        features as they are.
     """
 
     num_features: int = 80
@@ -77,6 +82,7 @@ class ConformerConfig:
     max_chunk_size: int = 25
     full_context_prob: float = 0.5
     dynamic_left_chunks: bool = False
+    global_cmvn: bool = True
 
     def __post_init__(self) -> None:
         if self.d_model % self.num_heads or self.d_model % 2:
@@ -103,6 +109,38 @@ class ConformerConfig:
                 "need max_chunk_size >= 1 and full_context_prob in [0, 1], got "
                 f"{self.max_chunk_size} and {self.full_context_prob}"
             )
+
+
+class FeatureNormalizer(nn.Module):
+    """Per-bin ``(x - mean) / std`` with the statistics held as buffers.
+
+    The buffers start as the identity (mean 0, std 1) and are filled by
+    :meth:`set_stats`; being buffers, they travel in every state dict, so a
+    checkpoint, an averaged model or a TorchScript export normalises exactly
+    as the model was trained.
+
+    Args:
+      num_features: feature dimension C.
+    """
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(num_features))
+        self.register_buffer("inv_std", torch.ones(num_features))
+
+    def set_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Loads statistics: ``mean`` and ``std`` of shape (C,), std > 0."""
+        if mean.shape != self.mean.shape or std.shape != self.mean.shape:
+            raise ValueError(
+                f"CMVN statistics of dimension {tuple(mean.shape)}/{tuple(std.shape)}"
+                f" do not fit features of dimension {self.mean.numel()}"
+            )
+        self.mean.copy_(mean)
+        self.inv_std.copy_(1.0 / std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalises (N, T, C) features frame by frame."""
+        return (x - self.mean) * self.inv_std
 
 
 class FeedForward(nn.Module):
@@ -305,6 +343,9 @@ class Conformer(nn.Module):
         self.conv_cache_frames = config.conv_kernel_size - 1
         self.left_context_frames = config.left_context_frames
         self.dynamic_chunk_training = config.dynamic_chunk_training
+        # Always present (the identity unless statistics are loaded), so that
+        # every checkpoint has the same keys whatever global_cmvn says.
+        self.feature_norm = FeatureNormalizer(config.num_features)
         self.embed = Conv2dSubsampling(
             config.num_features, config.d_model, config.subsampling_channels
         )
@@ -380,7 +421,7 @@ class Conformer(nn.Module):
           (N,), ``out_lens == subsampled_lengths(x_lens)``.
         """
         out_lens = subsampled_lengths(x_lens)
-        x, pos_emb = self.pos_enc(self.embed(x))
+        x, pos_emb = self.pos_enc(self.embed(self.feature_norm(x)))
         chunk = -1 if chunk_size is None else chunk_size
         left = left_context_frames
         if chunk_size is None and self.training and self.dynamic_chunk_training:
@@ -491,7 +532,7 @@ class Conformer(nn.Module):
             empty = feats.new_zeros(feats.size(0), 0, self.d_model)
             return empty, feats, attn_cache, conv_cache
         step = self.subsampling_factor * num_out
-        out = self.embed(feats[:, : step + 3])
+        out = self.embed(self.feature_norm(feats[:, : step + 3]))
         num_keys = attn_cache.size(2) + num_out
         out, pos_emb = self.pos_enc(out, num_keys)
         attn: List[torch.Tensor] = []

@@ -23,11 +23,15 @@ class CtcModelConfig:
         in from the BPE model.
       decoder: the attention decoder; ``num_layers: 0`` (default) builds none.
         The trainer also drops it when the attention loss weight is 0.
+      blank_bias_init: initial bias of the blank output. Negative values make
+        blank less likely at the start, a remedy for the long all-blank
+        plateau of from-scratch CTC; 0 is the usual zero initialisation.
     """
 
     encoder: ConformerConfig = field(default_factory=ConformerConfig)
     vocab_size: int = 500
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    blank_bias_init: float = 0.0
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2:
@@ -52,6 +56,9 @@ class CtcModel(nn.Module):
         self.encoder = Conformer(config.encoder)
         self.ctc_dropout = nn.Dropout(config.encoder.dropout)
         self.ctc_output = nn.Linear(self.encoder.output_dim, config.vocab_size)
+        if config.blank_bias_init:
+            with torch.no_grad():
+                self.ctc_output.bias[0] = config.blank_bias_init
         self.decoder: Optional[AttentionDecoder] = None
         if config.decoder.num_layers > 0:
             self.decoder = AttentionDecoder(

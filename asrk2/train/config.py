@@ -90,6 +90,8 @@ class TrainConfig:
         or gradient (each one is skipped, counted and logged with its cut ids).
       max_consecutive_bad: stop when this many batches in a row were skipped.
       tensorboard: write TensorBoard events under ``exp_dir/tensorboard``.
+      cmvn_max_cuts: global CMVN statistics (``model.encoder.global_cmvn``)
+        come from the first this many training cuts.
     """
 
     num_epochs: int = 10
@@ -104,6 +106,11 @@ class TrainConfig:
     max_bad_batches: int = 20
     max_consecutive_bad: int = 5
     tensorboard: bool = True
+    cmvn_max_cuts: int = 20000
+
+    def __post_init__(self) -> None:
+        if self.cmvn_max_cuts < 1:
+            raise ValueError(f"cmvn_max_cuts must be >= 1, got {self.cmvn_max_cuts}")
 
 
 @dataclass

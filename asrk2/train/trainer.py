@@ -23,16 +23,19 @@ import numpy as np
 import sentencepiece as spm
 import torch
 from lhotse import CutSet
+from lhotse.utils import compute_num_frames
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from asrk2.config import save_yaml, to_dict
+from asrk2.data.augment import BatchSpecAugment, describe_augmentation
 from asrk2.data.datamodule import (
     filter_cuts,
     make_eval_loader,
     make_train_loader,
     unpack_batch,
 )
+from asrk2.features.cmvn import GlobalCmvn, compute_global_cmvn
 from asrk2.lang.bpe import load_bpe
 from asrk2.lang.graph_compiler import CtcTrainingGraphCompiler
 from asrk2.lang.mmi_graphs import MmiGraphCompiler, TokenBigram, estimate_token_bigram
@@ -63,6 +66,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# fbank frame shift in seconds (kaldifeat's and lhotse's default).
+FRAME_SHIFT = 0.01
+# Feature statistics in the experiment directory (model.encoder.global_cmvn).
+CMVN_FILE = "global_cmvn.json"
 # Order of the per-step statistics that are summed over ranks.
 PARTS = ("loss", "ctc", "att", "dice", "mmi")
 STATS = ("frames", "bad", "audio") + PARTS
@@ -186,6 +193,7 @@ class Trainer:
             # Saved only now: building the model fills in the vocabulary size.
             save_yaml(config, self.exp_dir / "config.yaml")
         self._build_data(train_cuts, valid_cuts)
+        self._build_augment()
         self._build_optim()
         self.writer = None
         if self.dist.is_main and config.train.tensorboard:
@@ -207,6 +215,8 @@ class Trainer:
         self.sp = sp
         compiler = CtcTrainingGraphCompiler(lang_dir / "bpe.model")
         self.model = build_model(self.config, sp.get_piece_size()).to(self.device)
+        if self.config.model.encoder.global_cmvn:
+            self._load_cmvn(train_cuts)
         mmi = None
         if self.config.loss.mmi_weight > 0:
             mmi = LfMmiLoss(
@@ -227,6 +237,25 @@ class Trainer:
             )
         if self.dist.is_main:
             log.info("Model: %.2f M parameters", self.model.num_params() / 1e6)
+
+    def _load_cmvn(self, train_cuts: CutSet) -> None:
+        """Fills the encoder's feature normaliser from ``global_cmvn.json``.
+
+        Rank 0 computes the statistics from the training cuts once (a resumed
+        or restarted job reuses the file); the other ranks read its file.
+        """
+        path = self.exp_dir / CMVN_FILE
+        if self.dist.is_main and not path.is_file():
+            compute_global_cmvn(
+                train_cuts, max_cuts=self.config.train.cmvn_max_cuts
+            ).save(path)
+        barrier()
+        stats = GlobalCmvn.load(path)
+        self.model.encoder.feature_norm.set_stats(
+            torch.tensor(stats.mean), torch.tensor(stats.std)
+        )
+        if self.dist.is_main:
+            log.info("Global CMVN from %s (%d cuts)", path, stats.num_cuts)
 
     def _mmi_options(self) -> MmiOptions:
         cfg = self.config.loss
@@ -253,14 +282,19 @@ class Trainer:
         encoder = self.model.encoder
 
         def fits(cut) -> bool:
-            lens = encoder.subsampled_lengths(torch.tensor([cut.num_frames]))
-            return len(self.sp.encode(cut.supervisions[0].text)) <= int(lens[0])
+            # CTC needs a frame per token plus a blank between repeated tokens.
+            # Counted from the duration: a speed-perturbed cut has no features.
+            frames = compute_num_frames(cut.duration, FRAME_SHIFT, cut.sampling_rate)
+            lens = encoder.subsampled_lengths(torch.tensor([frames]))
+            ids = self.sp.encode(cut.supervisions[0].text)
+            repeats = sum(a == b for a, b in zip(ids, ids[1:]))
+            return len(ids) + repeats <= int(lens[0])
 
         train_cuts, _ = filter_cuts(train_cuts, self.config.data, fits)
         world, rank = self.dist.world_size, self.dist.rank
         self.train_loader = make_train_loader(
             train_cuts, self.config.data, seed=self.config.train.seed,
-            world_size=world, rank=rank,
+            world_size=world, rank=rank, fits=fits,
         )  # fmt: skip
         shard = CutSet.from_cuts(
             c for i, c in enumerate(valid_cuts) if i % world == rank
@@ -271,6 +305,16 @@ class Trainer:
             num_buckets=max(1, min(self.config.data.num_buckets, len(shard))),
         )
         self.valid_loader = make_eval_loader(shard, eval_config) if len(shard) else None
+
+    def _build_augment(self) -> None:
+        """SpecAugment of training batches; masks take the global CMVN mean."""
+        data = self.config.data
+        fill = None
+        if self.config.model.encoder.global_cmvn:
+            fill = self.model.encoder.feature_norm.mean.detach().cpu().clone()
+        self.spec_augment = BatchSpecAugment(data.spec_augment, fill)
+        if self.dist.is_main:
+            log.info("%s", describe_augmentation(data.augment, data.spec_augment))
 
     def _build_optim(self) -> None:
         cfg = self.config.optim
@@ -384,6 +428,7 @@ class Trainer:
 
     def _forward(self, batch: Dict[str, Any]):
         features, feature_lens, texts, cut_ids = unpack_batch(batch)
+        features = self.spec_augment(features, feature_lens, self.state.step)
         with torch.cuda.amp.autocast(enabled=self.amp):
             out = self.ddp_module(
                 features.to(self.device), feature_lens.to(self.device), texts
