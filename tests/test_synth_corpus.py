@@ -50,6 +50,24 @@ def test_speaker_splits_are_disjoint_and_diverse():
     assert not ids["dev"] & ids["test"]
 
 
+def test_held_out_voice_variants_are_never_heard_in_training():
+    splits = speaker_splits(SynthCorpusConfig(num_train_speakers=200))
+
+    def families(split):
+        # iven, iven2, iven3 are versions of one voice; f1..f5 are distinct.
+        variants = {voice.split("+")[1] for _, voice in splits[split]}
+        return {
+            v if v[:1] in "fm" and v[1:].isdigit() else v.rstrip("0123456789").lower()
+            for v in variants
+        }
+
+    assert len(splits["train"]) == 200
+    assert not families("train") & families("test")
+    assert not families("train") & families("dev")
+    variants = [voice.split("+")[1] for _, voice in splits["test"]]
+    assert len(set(variants)) == len(variants)  # one voice per variant
+
+
 @needs_espeak
 def test_every_split_has_female_and_male_voices():
     listing = subprocess.run(
@@ -148,7 +166,8 @@ def test_text_matches_the_synthesised_audio(corpus, tmp_path):
     spoken = " ".join(spelled.get(w, w) for w in utt.text.lower().split())
     subprocess.run(
         ["espeak-ng", "-v", utt.voice, "-s", str(utt.wpm), "-p", str(utt.pitch),
-         "-w", str(ref), spoken],
+         "-g", str(utt.word_gap), "-a", str(utt.amplitude), "-m", "-w", str(ref),
+         f'<speak><prosody range="{utt.pitch_range}">{spoken}</prosody></speak>'],
         check=True,
     )  # fmt: skip
     ref_audio, ref_rate = sf.read(str(ref))

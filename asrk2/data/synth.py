@@ -16,6 +16,7 @@ import json
 import logging
 import multiprocessing
 import random
+import re
 import shutil
 import struct
 import subprocess
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "dev", "test")
 # Bump when the sentence templates, speaker pool or audio processing change, so
 # an old corpus is not mistaken for a current one.
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 _ESPEAK = "espeak-ng"
 
 # espeak-ng's own English accents (no MBROLA voices: those need extra packages).
@@ -55,16 +56,25 @@ _ACCENTS = (
     "en-us", "en-us-nyc", "en-gb", "en-gb-x-rp", "en-gb-scotland",
     "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029",
 )  # fmt: skip
-# Human-sounding variants only; robots, whispers and croaks are left out.
+# Human-sounding variants only; robots, whispers, croaks and effects are left
+# out. Grouped by the gender espeak-ng lists for them (``--voices=variant``).
 # Names are case-sensitive: espeak-ng silently falls back on an unknown one.
 _FEMALE_VARIANTS = (
-    "f1", "f2", "f3", "f4", "f5", "Annie", "Alicia", "Andrea", "linda", "steph",
-    "belinda",
+    "f1", "f2", "f3", "f4", "f5", "Alicia", "Andrea", "Annie", "anika", "aunty",
+    "belinda", "grandma", "linda", "steph", "steph2", "steph3",
 )  # fmt: skip
 _MALE_VARIANTS = (
-    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "Alex", "Andy", "david", "john",
-    "paul", "robert", "travis",
+    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "Alex", "Andy", "AnxiousAndy",
+    "Denis", "Diogo", "Gene", "Gene2", "Henrique", "Hugo", "Jacky", "Lee", "Marco",
+    "Mario", "Michael", "Mike", "Mr", "Nguyen", "adam", "announcer", "antonio",
+    "benjamin", "boris", "caleb", "david", "ed", "edward", "edward2", "grandpa",
+    "gustave", "iven", "iven2", "iven3", "iven4", "john", "kaukovalta", "klatt",
+    "klatt2", "klatt3", "klatt4", "klatt5", "klatt6", "marcelo", "max", "michel",
+    "miguel", "norbert", "pablo", "paul", "pedro", "quincy", "rob", "robert",
+    "sandro", "shelby", "travis", "victor", "zac",
 )  # fmt: skip
+# espeak-ng's SSML pitch ranges (how much the intonation moves).
+_PITCH_RANGES = ("x-low", "low", "medium", "high", "x-high")
 
 # Samples quieter than this (about -54 dBFS) count as silence when trimming.
 _SILENCE_LEVEL = 64 / 32768
@@ -84,6 +94,9 @@ class SynthCorpusConfig:
       sample_rate: output sampling rate in Hz.
       min_wpm, max_wpm: range of the speaking rate, words per minute.
       min_pitch, max_pitch: range of espeak-ng's pitch (0-99).
+      max_word_gap: pause between words drawn from 0 to this, in espeak-ng's
+        units of 10 ms.
+      min_amplitude, max_amplitude: range of espeak-ng's amplitude (0-200).
       pad_seconds: silence kept before and after the speech after trimming.
       num_jobs: parallel synthesis processes; does not change the output.
     """
@@ -100,13 +113,17 @@ class SynthCorpusConfig:
     max_wpm: int = 190
     min_pitch: int = 30
     max_pitch: int = 70
+    max_word_gap: int = 4
+    min_amplitude: int = 60
+    max_amplitude: int = 160
     pad_seconds: float = 0.1
     num_jobs: int = 1
 
 
 @dataclass(frozen=True)
 class SynthUtterance:
-    """One utterance to synthesise: who says what, how fast, at what pitch."""
+    """One utterance to synthesise: who says what, and how (rate, pitch,
+    intonation range, pauses between words, loudness)."""
 
     utt_id: str
     speaker: str
@@ -114,6 +131,9 @@ class SynthUtterance:
     text: str
     wpm: int
     pitch: int
+    pitch_range: str = "medium"
+    word_gap: int = 0
+    amplitude: int = 100
 
 
 def _validate(config: SynthCorpusConfig) -> None:
@@ -125,10 +145,19 @@ def _validate(config: SynthCorpusConfig) -> None:
             raise ValueError(f"num_{split} must be >= 0, got {num_utts}")
         if num_spk < 1:
             raise ValueError(f"num_{split}_speakers must be >= 1, got {num_spk}")
-    pool = len(_ACCENTS) * (len(_FEMALE_VARIANTS) + len(_MALE_VARIANTS))
-    wanted = sum(getattr(config, f"num_{s}_speakers") for s in SPLITS)
-    if wanted > pool:
-        raise ValueError(f"{wanted} speakers requested but only {pool} voices exist")
+    variants = len(_FEMALE_VARIANTS) + len(_MALE_VARIANTS)
+    held_out = config.num_dev_speakers + config.num_test_speakers
+    if held_out >= variants:
+        raise ValueError(
+            f"{held_out} dev and test speakers requested, but only {variants} voice "
+            "variants exist and training needs some"
+        )
+    pool = len(_ACCENTS) * (variants - held_out)
+    if config.num_train_speakers > pool:
+        raise ValueError(
+            f"{config.num_train_speakers} training speakers requested but only "
+            f"{pool} voices remain after holding out the dev and test variants"
+        )
     if not 0 < config.min_wpm <= config.max_wpm:
         raise ValueError(
             f"need 0 < min_wpm <= max_wpm, got {config.min_wpm}, {config.max_wpm}"
@@ -137,6 +166,13 @@ def _validate(config: SynthCorpusConfig) -> None:
         raise ValueError(
             "need 0 <= min_pitch <= max_pitch <= 99, "
             f"got {config.min_pitch}, {config.max_pitch}"
+        )
+    if not 0 <= config.max_word_gap <= 100:
+        raise ValueError(f"need 0 <= max_word_gap <= 100, got {config.max_word_gap}")
+    if not 0 < config.min_amplitude <= config.max_amplitude <= 200:
+        raise ValueError(
+            "need 0 < min_amplitude <= max_amplitude <= 200, "
+            f"got {config.min_amplitude}, {config.max_amplitude}"
         )
     if config.sample_rate < 8000:
         raise ValueError(f"sample_rate must be >= 8000, got {config.sample_rate}")
@@ -152,8 +188,25 @@ def _speaker_id(accent: str, variant: str) -> str:
     return f"{accent}_{variant.lower()}"
 
 
+def _variant_family(variant: str) -> str:
+    """``iven3`` -> ``iven``: numbered versions of one voice are one family,
+    held out together; espeak-ng's plain ``f1``..``f5``, ``m1``..``m8`` are
+    distinct voices."""
+    if re.fullmatch(r"[fm]\d", variant):
+        return variant
+    return variant.rstrip("0123456789").lower()
+
+
 def speaker_splits(config: SynthCorpusConfig) -> Dict[str, List[Tuple[str, str]]]:
     """Assigns disjoint voices to the splits, alternating female and male.
+
+    Dev and test voices are built from voice variants that training never
+    hears, in any accent: a test voice differs from every training voice in
+    its variant (timbre, formants, pitch contour), not only in the pairing of
+    an accent with a variant the model has heard elsewhere. Each dev and test
+    variant is used once, with a random accent; training gets the remaining
+    variants in all accents, less the numbered versions of a held-out one
+    (``steph2`` held out keeps ``steph`` and ``steph3`` out of training too).
 
     Args:
       config: the corpus config (seed and speakers per split are used).
@@ -162,20 +215,34 @@ def speaker_splits(config: SynthCorpusConfig) -> Dict[str, List[Tuple[str, str]]
       ``("en-gb_f2", "en-gb+f2")``.
     """
     rng = random.Random(config.seed)
+    genders = [list(_FEMALE_VARIANTS), list(_MALE_VARIANTS)]
+    for variants in genders:
+        rng.shuffle(variants)
+    # Interleaving keeps every split close to half female, half male.
+    longest = max(map(len, genders))
+    order = [g[i] for i in range(longest) for g in genders if i < len(g)]
+    splits, start = {}, 0
+    for split in ("test", "dev"):
+        num = getattr(config, f"num_{split}_speakers")
+        chosen = [(rng.choice(_ACCENTS), v) for v in order[start : start + num]]
+        start += num
+        splits[split] = chosen
+    held_out = {_variant_family(v) for v in order[:start]}
     pools = []
-    for variants in (_FEMALE_VARIANTS, _MALE_VARIANTS):
-        pool = [(a, v) for a in _ACCENTS for v in variants]
+    for variants in genders:
+        pool = [
+            (a, v) for a in _ACCENTS for v in variants
+            if _variant_family(v) not in held_out
+        ]  # fmt: skip
         rng.shuffle(pool)
         pools.append(pool)
-    # Interleaving keeps every split close to half female, half male.
-    order = [p[i] for i in range(max(map(len, pools))) for p in pools if i < len(p)]
-    splits, start = {}, 0
-    for split in ("test", "dev", "train"):
-        num = getattr(config, f"num_{split}_speakers")
-        chosen = order[start : start + num]
-        start += num
-        splits[split] = sorted((_speaker_id(a, v), f"{a}+{v}") for a, v in chosen)
-    return {split: splits[split] for split in SPLITS}
+    longest = max(map(len, pools))
+    train_order = [p[i] for i in range(longest) for p in pools if i < len(p)]
+    splits["train"] = train_order[: config.num_train_speakers]
+    return {
+        split: sorted((_speaker_id(a, v), f"{a}+{v}") for a, v in splits[split])
+        for split in SPLITS
+    }
 
 
 def plan_corpus(config: SynthCorpusConfig) -> Dict[str, List[SynthUtterance]]:
@@ -203,6 +270,9 @@ def plan_corpus(config: SynthCorpusConfig) -> Dict[str, List[SynthUtterance]]:
                     text=SentenceGenerator(rng.getrandbits(64)).sentence(),
                     wpm=rng.randint(config.min_wpm, config.max_wpm),
                     pitch=rng.randint(config.min_pitch, config.max_pitch),
+                    pitch_range=rng.choice(_PITCH_RANGES),
+                    word_gap=rng.randint(0, config.max_word_gap),
+                    amplitude=rng.randint(config.min_amplitude, config.max_amplitude),
                 )
             )
         plan[split] = sorted(utts, key=lambda u: u.utt_id)
@@ -309,7 +379,10 @@ def _synthesize(
     spoken = " ".join(_SPOKEN_FORM.get(w, w) for w in utt.text.lower().split())
     # Lower case: espeak-ng spells out some all-capital words letter by letter.
     cmd = [espeak, "-v", utt.voice, "-s", str(utt.wpm), "-p", str(utt.pitch)]
-    cmd += ["--stdout", spoken]
+    cmd += ["-g", str(utt.word_gap), "-a", str(utt.amplitude), "-m", "--stdout"]
+    # SSML for the intonation range, which has no command-line option; the
+    # text holds only letters, apostrophes, periods and spaces.
+    cmd.append(f'<speak><prosody range="{utt.pitch_range}">{spoken}</prosody></speak>')
     # An absolute path and close_fds=False let Python use posix_spawn instead
     # of fork: with torch loaded that saves ~1/3 of the CPU per utterance.
     # Python's own fds are non-inheritable, so nothing leaks into espeak-ng.
