@@ -169,3 +169,17 @@ def test_overfits_one_batch() -> None:
         losses.append(loss.item())
     assert all(torch.isfinite(torch.tensor(losses)))
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_blank_bias_init_lowers_the_initial_blank_posterior() -> None:
+    encoder = ConformerConfig(d_model=32, num_heads=4, ffn_dim=64, num_layers=1)
+    x, lens = torch.randn(2, 60, 80), torch.tensor([60, 60])
+    blank = {}
+    for bias in (0.0, -4.0):
+        torch.manual_seed(0)
+        config = CtcModelConfig(encoder=encoder, vocab_size=20, blank_bias_init=bias)
+        model = CtcModel(config).eval()
+        with torch.no_grad():
+            blank[bias] = model(x, lens)[0][..., 0].exp().mean()
+    # Same weights otherwise: the blank's logit is 4 lower, its probability far lower.
+    assert blank[-4.0] < blank[0.0] / 20
