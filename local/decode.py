@@ -17,8 +17,7 @@ into <exp-dir>/decode.
 import argparse
 from pathlib import Path
 
-from lhotse import CutSet
-
+from asrk2.data.manifests import load_cuts_or_exit
 from asrk2.decode.methods import METHODS, MethodOptions
 from asrk2.decode.offline import decode_and_score
 from asrk2.utils import setup_logging
@@ -75,7 +74,7 @@ def main() -> None:
     )
     summary = decode_and_score(
         args.exp_dir,
-        CutSet.from_file(args.cuts),
+        load_cuts_or_exit(args.cuts),
         args.lang_dir,
         args.out_dir or args.exp_dir / "decode",
         args.test_set,

@@ -17,8 +17,7 @@ import logging
 from pathlib import Path
 from typing import List, Optional
 
-from lhotse import CutSet
-
+from asrk2.data.manifests import load_cuts_or_exit
 from asrk2.data.noise import make_noise_corpus, make_rir_bank
 from asrk2.utils import setup_logging
 
@@ -44,9 +43,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     """Parses ``argv`` and writes the noise recordings."""
     args = get_parser().parse_args(argv)
     setup_logging()
-    cuts = CutSet.from_file(args.speech_cuts)
-    if cuts is None:
-        raise SystemExit(f"{args.speech_cuts}: the manifest holds no cuts")
+    cuts = load_cuts_or_exit(args.speech_cuts)
     sample_rate = next(iter(cuts)).sampling_rate
     make_noise_corpus(
         args.out_dir, cuts, num_per_kind=args.num_per_kind, duration=args.duration,

@@ -17,8 +17,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from lhotse import CutSet
-
+from asrk2.data.manifests import load_cuts_or_exit
 from asrk2.data.text import normalize_text
 from asrk2.lang.prepare import (
     prepare_bpe_lang,
@@ -60,7 +59,7 @@ def main() -> None:
     setup_logging()
     texts = [
         normalize_text(s.text or "")
-        for cut in CutSet.from_file(args.cuts)
+        for cut in load_cuts_or_exit(args.cuts)
         for s in cut.supervisions
     ]
     extra = args.extra_words.read_text().split() if args.extra_words else []

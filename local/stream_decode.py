@@ -20,8 +20,7 @@ stream in flight).
 import argparse
 from pathlib import Path
 
-from lhotse import CutSet
-
+from asrk2.data.manifests import load_cuts_or_exit
 from asrk2.decode.streaming import StreamingOptions, stream_decode_and_score
 from asrk2.utils import setup_logging
 
@@ -86,7 +85,7 @@ def main() -> None:
     )
     rows = stream_decode_and_score(
         args.exp_dir,
-        CutSet.from_file(args.cuts),
+        load_cuts_or_exit(args.cuts),
         args.lang_dir,
         args.out_dir or args.exp_dir / "decode",
         args.test_set,

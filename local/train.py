@@ -28,9 +28,8 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from lhotse import CutSet  # noqa: E402
-
 from asrk2.config import load_yaml  # noqa: E402
+from asrk2.data.manifests import load_cuts_or_exit  # noqa: E402
 from asrk2.train.config import ExperimentConfig  # noqa: E402
 from asrk2.train.distributed import dist_info_from_env  # noqa: E402
 from asrk2.train.trainer import train  # noqa: E402
@@ -65,8 +64,8 @@ def main() -> None:
     resume = True if args.resume == "latest" else args.resume
     last = train(
         config,
-        CutSet.from_file(args.train_cuts),
-        CutSet.from_file(args.valid_cuts),
+        load_cuts_or_exit(args.train_cuts),
+        load_cuts_or_exit(args.valid_cuts),
         args.lang_dir,
         args.exp_dir,
         args.device,

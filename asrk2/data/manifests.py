@@ -11,6 +11,7 @@ files into place only when the split is complete.
 
 import contextlib
 import logging
+import sys
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
@@ -28,7 +29,10 @@ from asrk2.data.report import ImportReport
 from asrk2.data.text import clean_text
 from asrk2.utils import atomic_path
 
-__all__ = ["CorpusWriter", "TextCleaner", "manifest_path", "manifests_exist"]
+__all__ = [
+    "CorpusWriter", "TextCleaner", "load_cuts_or_exit", "manifest_path",
+    "manifests_exist",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -187,3 +191,26 @@ class CorpusWriter:
             self.report.num_cuts += 1
             self.report.num_seconds += trimmed.duration
         return len(kept)
+
+
+def load_cuts_or_exit(path: Path) -> CutSet:
+    """Reads a cut manifest for a command-line script, or exits with one line.
+
+    lhotse returns None for a manifest with no cuts; a missing, unreadable or
+    empty manifest ends the program with a message naming the file (no
+    traceback), since no stage can do anything with it.
+
+    Args:
+      path: a lhotse cut manifest (``.jsonl.gz``, ``.jsonl``, ...).
+    Returns:
+      The cuts (eager).
+    """
+    try:
+        cuts = CutSet.from_file(path)
+    except FileNotFoundError:
+        sys.exit(f"error: {path}: no such cut manifest")
+    except Exception as e:  # corrupt gzip, bad JSON: name the file, not a traceback
+        sys.exit(f"error: {path}: cannot read the cut manifest: {e}")
+    if cuts is None or next(iter(cuts), None) is None:
+        sys.exit(f"error: {path}: the cut manifest holds no cuts")
+    return cuts

@@ -46,11 +46,14 @@ def load_model(
 ) -> Tuple[CtcModel, ExperimentConfig]:
     """Loads the model of ``epoch`` (default: the last), averaged over ``avg`` epochs.
 
-    Raises FileNotFoundError if ``epoch-{epoch}.pt`` (or any checkpoint) is missing.
+    Raises FileNotFoundError if ``epoch-{epoch}.pt`` (or any checkpoint) is
+    missing, and ValueError if ``avg`` is below 1 or above the epochs there are.
 
     The model is rebuilt from the resolved config stored in the checkpoint, so
     decoding never depends on a recipe file that may have changed since.
     """
+    if avg < 1:
+        raise ValueError(f"avg must be >= 1 (epochs to average), got {avg}")
     paths = epoch_checkpoints(exp_dir)
     if epoch is not None:
         paths = [p for p in paths if int(p.stem.split("-")[1]) <= epoch]
@@ -60,6 +63,12 @@ def load_model(
     if not paths:
         raise FileNotFoundError(
             f"no epoch-N.pt checkpoints in {exp_dir} (epoch <= {epoch})"
+        )
+    if avg > len(paths):
+        last = paths[-1].stem.split("-")[1]
+        raise ValueError(
+            f"avg {avg} asks for more epochs than {exp_dir} has up to epoch {last} "
+            f"({len(paths)})"
         )
     chosen = paths[-avg:]
     config = from_dict(ExperimentConfig, load_checkpoint(chosen[-1])["config"])

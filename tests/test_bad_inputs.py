@@ -1,0 +1,88 @@
+"""Bad inputs give one clear error: empty cut manifests, out-of-range --avg."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from lhotse import CutSet
+
+from asrk2.config import to_dict
+from asrk2.decode.offline import load_model
+from asrk2.train.checkpoint import save_checkpoint
+from asrk2.train.config import ExperimentConfig
+from asrk2.train.trainer import build_model
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def exp_dir(tmp_path_factory) -> Path:
+    """Three epochs of a tiny model, with different weights each."""
+    exp = tmp_path_factory.mktemp("exp")
+    config = ExperimentConfig()
+    config.model.encoder.d_model = 16
+    config.model.encoder.num_heads = 2
+    config.model.encoder.ffn_dim = 16
+    config.model.encoder.num_layers = 1
+    for epoch in (1, 2, 3):
+        torch.manual_seed(epoch)
+        model = build_model(config, 10)
+        state = {"model": model.state_dict(), "config": to_dict(config)}
+        save_checkpoint(exp / f"epoch-{epoch}.pt", state)
+    return exp
+
+
+@pytest.mark.parametrize(
+    "avg, match", [(0, ">= 1"), (-3, ">= 1"), (4, "up to epoch 3")]
+)
+def test_avg_out_of_range_is_an_error(exp_dir, avg, match):
+    with pytest.raises(ValueError, match=match):
+        load_model(exp_dir, None, avg)
+    with pytest.raises(ValueError, match="up to epoch 2"):
+        load_model(exp_dir, 2, 3)
+
+
+def test_avg_in_range_averages_exactly_those_epochs(exp_dir):
+    one, _ = load_model(exp_dir, 3, 1)
+    two, _ = load_model(exp_dir, 3, 2)
+    older, _ = load_model(exp_dir, 2, 1)
+    name = "ctc_output.weight"
+    expected = (one.state_dict()[name] + older.state_dict()[name]) / 2
+    assert torch.allclose(two.state_dict()[name], expected)
+
+
+@pytest.mark.parametrize(
+    "script, args",
+    [
+        ("decode.py", ["--exp-dir", "x", "--lang-dir", "x", "--cuts"]),
+        ("stream_decode.py", ["--exp-dir", "x", "--lang-dir", "x", "--cuts"]),
+        ("prepare_lang.py", ["--lang-dir", "x", "--nbpe", "10", "--cuts"]),
+        ("make_noise.py", ["--out-dir", "x", "--speech-cuts"]),
+    ],
+)
+def test_empty_cut_manifest_is_named_without_a_traceback(tmp_path, script, args):
+    empty = tmp_path / "empty_cuts.jsonl.gz"
+    CutSet.from_cuts([]).to_file(empty)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "local" / script), *args, str(empty)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode != 0
+    assert f"{empty}: the cut manifest holds no cuts" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_train_names_an_empty_manifest(tmp_path):
+    empty = tmp_path / "empty_cuts.jsonl.gz"
+    CutSet.from_cuts([]).to_file(empty)
+    config = ROOT / "egs/synth/ASR/conf/demo.yaml"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "local/train.py"), "--config", str(config),
+         "--train-cuts", str(empty), "--valid-cuts", str(empty),
+         "--lang-dir", "x", "--exp-dir", str(tmp_path / "exp")],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode != 0 and "holds no cuts" in run.stderr
+    assert "Traceback" not in run.stderr
