@@ -566,7 +566,7 @@ def vocabulary() -> List[str]:
       Upper-case words, each in CMUdict.
     """
     words = set(_GENERATED_WORDS) | set(_GRAMMAR_FIXED_WORDS)
-    for kind, entries in _GRAMMAR_WORDS.items():
+    for entries in _GRAMMAR_WORDS.values():
         for entry in entries:
             words.update(entry.split())
     for template in _COMMANDS + _STATEMENTS + _PREFIXES + _SUFFIXES:

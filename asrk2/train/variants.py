@@ -22,7 +22,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from asrk2.decode.scoring import read_wer_summary
 from asrk2.utils import atomic_write_text
@@ -166,12 +166,3 @@ def run_variant(
     )
     atomic_write_text(result_path, json.dumps(asdict(result), indent=1) + "\n")
     return result
-
-
-def load_results(exp_root: Path) -> Dict[str, VariantResult]:
-    """Every stored variant result under ``exp_root``, by name."""
-    out = {}
-    for path in sorted(Path(exp_root).glob("*/result.json")):
-        stored = json.loads(path.read_text())
-        out[stored["name"]] = VariantResult(**stored)
-    return out
