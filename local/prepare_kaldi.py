@@ -41,6 +41,13 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sampling-rate", type=int, default=16000)
     parser.add_argument("--num-jobs", type=int, default=1)
     parser.add_argument(
+        "--channel",
+        type=int,
+        default=0,
+        help="import: the channel of multi-channel audio to use (as Kaldi's "
+        "--channel; default 0)",
+    )
+    parser.add_argument(
         "--export-cuts",
         type=Path,
         default=None,
@@ -76,6 +83,7 @@ def main() -> None:
         args.prefix,
         args.sampling_rate,
         args.num_jobs,
+        args.channel,
     )
     out = manifest_path(args.output_dir, args.prefix, "cuts", args.split)
     logging.info("Wrote %d cuts to %s", len(cuts), out)

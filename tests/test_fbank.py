@@ -1,5 +1,7 @@
 """kaldifeat fbank (through lhotse and our config) against torchaudio's Kaldi fbank."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +10,9 @@ from lhotse import CutSet
 
 from asrk2.data.kaldi_dir import import_kaldi_dir
 from asrk2.features.fbank import (
+    BatchKaldifeatFbank,
     FbankConfig,
+    fbank_report_path,
     compute_fbank,
     make_fbank_extractor,
     resolve_device,
@@ -68,3 +72,30 @@ def test_compute_fbank_writes_manifest_and_features(tiny_kaldi_dir, tmp_path):
         direct = _torchaudio_fbank(cut.load_audio()[0]).numpy()
         assert feats.shape == direct.shape
         assert np.abs(feats - direct).max() < 0.1
+
+
+def test_a_cut_that_fails_extraction_is_skipped_named_and_the_rest_written(
+    tiny_kaldi_dir, tmp_path, monkeypatch
+):
+    """lhotse's batch loop stops at a failing cut; the others still get fbank."""
+    cuts = import_kaldi_dir(tiny_kaldi_dir, tmp_path / "m", "train", prefix="tiny")
+    bad_samples = cuts["spk1-u2"].num_samples
+    original = BatchKaldifeatFbank.extract
+
+    def extract(self, samples, sampling_rate):
+        if np.asarray(samples).shape[-1] == bad_samples:
+            raise RuntimeError("simulated extractor failure")
+        return original(self, samples, sampling_rate)
+
+    monkeypatch.setattr(BatchKaldifeatFbank, "extract", extract)
+    out = tmp_path / "fbank" / "tiny_cuts_train.jsonl.gz"
+    written = compute_fbank(
+        cuts, tmp_path / "fbank" / "feats", out, FbankConfig(device="cpu")
+    )
+    assert sorted(written.ids) == ["spk1-u1", "spk1-u3"]
+    for cut in CutSet.from_file(out):
+        direct = _torchaudio_fbank(cut.load_audio()[0]).numpy()
+        assert np.abs(cut.load_features() - direct).max() < 0.1
+    report = json.loads(fbank_report_path(out).read_text())
+    assert report["skipped"] == {"fbank failed": {"count": 1, "ids": ["spk1-u2"]}}
+    assert report["num_cuts"] == 2

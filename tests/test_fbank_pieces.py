@@ -9,7 +9,8 @@ from conftest import write_kaldi_dir
 from lhotse import CutSet
 
 from asrk2.data.kaldi_dir import import_kaldi_dir, manifest_path
-from asrk2.features.fbank import FbankConfig, compute_fbank
+from asrk2.data.report import ImportReport
+from asrk2.features.fbank import FbankConfig, compute_fbank, fbank_report_path
 from asrk2.features.split import compute_fbank_pieces, split_cuts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,7 +75,13 @@ def test_lazy_input_speed_perturbation_and_undecodable_audio(
     ids = set(out.ids)
     assert {"spk-u0", "spk-u0_sp0.9", "spk-u0_sp1.1"} <= ids
     assert not {i for i in ids if i.startswith("spk-u3")}
-    assert "3 cuts skipped (undecodable audio): spk-u3" in caplog.text
+    assert "3 skipped (undecodable audio: spk-u3, spk-u3_sp0.9, spk-u3_sp1.1)" in (
+        caplog.text
+    )
+    report = ImportReport.read(fbank_report_path(tmp_path / "f.jsonl.gz"))
+    assert report.skipped == {
+        "undecodable audio": ["spk-u3", "spk-u3_sp0.9", "spk-u3_sp1.1"]
+    }
     fast, slow = out.to_eager()["spk-u0_sp1.1"], out.to_eager()["spk-u0_sp0.9"]
     assert fast.num_frames < slow.num_frames
 

@@ -158,3 +158,101 @@ def test_missing_speaker_defaults_to_utterance_and_files_are_atomic(kdir, tmp_pa
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
     reloaded = CutSet.from_file(manifest_path(out, "t", "cuts", "train"))
     assert len(reloaded) == 4
+
+
+def _run(script, *args, cwd=None):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.run(
+        [sys.executable, str(root / "local" / script), *map(str, args)],
+        capture_output=True, text=True, cwd=cwd,
+    )  # fmt: skip
+
+
+def test_stereo_wav_is_imported_with_its_channels_and_gets_channel_0_fbank(
+    kdir, tmp_path
+):
+    """A stereo copy of a mono wav: both import, and their fbank is identical."""
+    wav = kdir.parent / "wav"
+    mono, rate = sf.read(wav / "spk1-a.wav", dtype="int16")
+    stereo = np.stack([mono, mono // 2], axis=1)  # channel 1 differs
+    sf.write(wav / "spk1-b.wav", stereo, rate, subtype="PCM_16")
+    _set_text(kdir, "spk1-b", UTTS["spk1-a"])
+    out = tmp_path / "m"
+    result = _run("prepare_kaldi.py", "--data-dir", kdir, "--output-dir", out,
+                  "--prefix", "t", "--split", "train")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    cuts = CutSet.from_file(manifest_path(out, "t", "cuts", "train")).to_eager()
+    assert cuts["spk1-b"].recording.num_channels == 2
+    assert cuts["spk1-b"].load_audio().shape == cuts["spk1-a"].load_audio().shape
+    fixed = _report(out)["fixed"]
+    assert fixed["2-channel audio: channel 0 used"]["ids"] == ["spk1-b"]
+    result = _run("compute_fbank.py", "--cuts", manifest_path(out, "t", "cuts",
+                  "train"), "--output-dir", tmp_path / "f", "--device", "cpu")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    feats = CutSet.from_file(tmp_path / "f" / "t_cuts_train.jsonl.gz").to_eager()
+    assert sorted(feats.ids) == sorted(UTTS)
+    np.testing.assert_array_equal(
+        feats["spk1-b"].load_features(), feats["spk1-a"].load_features()
+    )
+    report = json.loads((tmp_path / "f" / "t_cuts_train_fbank_report.json").read_text())
+    assert report["num_cuts"] == 4 and report["skipped"] == {}
+
+
+def test_truncated_wav_is_skipped_at_import(kdir, tmp_path):
+    path = kdir.parent / "wav" / "spk1-c.wav"
+    data = path.read_bytes()
+    path.write_bytes(data[: 44 + (len(data) - 44) // 2])  # header says twice this
+    cuts = import_kaldi_dir(kdir, tmp_path / "m", "train", prefix="t")
+    assert sorted(cuts.ids) == ["spk1-a", "spk1-b", "spk1-d"]
+    assert _report(tmp_path / "m")["skipped"]["truncated audio"]["ids"] == ["spk1-c"]
+
+
+def test_pipes_not_run_because_of_reco2dur_are_reported_as_unchecked(kdir, tmp_path):
+    wav = read_kaldi_table(kdir / "wav.scp")
+    wav["spk1-a"] = "false |"
+    wav["spk1-b"] = f"cat {wav['spk1-b']} |"
+    (kdir / "wav.scp").write_text("".join(f"{k} {v}\n" for k, v in wav.items()))
+    (kdir / "reco2dur").write_text(
+        "spk1-a 1.0\nspk1-b 1.1\nspk1-c 1.4\nspk1-d 1.7\n"
+    )
+    out = tmp_path / "m"
+    cuts = import_kaldi_dir(kdir, out, "train", prefix="t")
+    assert sorted(cuts.ids) == sorted(UTTS)  # the failing pipe is not run here
+    unchecked = _report(out)["unchecked"]["pipe not run: duration from reco2dur"]
+    assert unchecked == {"count": 2, "ids": ["spk1-a", "spk1-b"]}
+    # The fbank stage runs it, fails, and reports it beside its output.
+    result = _run("compute_fbank.py", "--cuts", manifest_path(out, "t", "cuts",
+                  "train"), "--output-dir", tmp_path / "f", "--device", "cpu")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    feats = CutSet.from_file(tmp_path / "f" / "t_cuts_train.jsonl.gz").to_eager()
+    assert sorted(feats.ids) == ["spk1-b", "spk1-c", "spk1-d"]
+    report = json.loads((tmp_path / "f" / "t_cuts_train_fbank_report.json").read_text())
+    assert report["num_cuts"] == 3
+    assert report["skipped"]["undecodable audio"] == {"count": 1, "ids": ["spk1-a"]}
+
+
+def test_non_numeric_segment_times_and_durations_are_counted_with_their_line(
+    kdir, tmp_path, caplog
+):
+    wav = read_kaldi_table(kdir / "wav.scp")
+    (kdir / "segments").write_text(
+        "spk1-a spk1-a 0 0.5\nspk1-b spk1-b abc 0.5\nspk1-c spk1-c 0.1 x\n"
+        "spk1-d spk1-d 0 1.0\n"
+    )
+    (kdir / "reco2dur").write_text(
+        "".join(f"{k} {'abc' if k == 'spk1-d' else sf.info(v).duration}\n"
+                for k, v in wav.items())
+    )  # fmt: skip
+    with caplog.at_level("WARNING"):
+        cuts = import_kaldi_dir(kdir, tmp_path / "m", "train", prefix="t")
+    assert sorted(cuts.ids) == ["spk1-a", "spk1-d"]
+    assert abs(cuts["spk1-d"].duration - 1.0) < 1e-6
+    report = _report(tmp_path / "m")
+    assert report["skipped"]["bad segments line"]["ids"] == ["spk1-b", "spk1-c"]
+    assert report["fixed"]["bad reco2dur value; duration probed"]["ids"] == ["spk1-d"]
+    assert f"{kdir / 'segments'}:2: bad segments line" in caplog.text
+    assert f"{kdir / 'reco2dur'}:4: bad duration 'abc'" in caplog.text

@@ -83,6 +83,38 @@ def _probe_command(command: str) -> Tuple[Optional[AudioInfo], Optional[str]]:
     return AudioInfo(samples.shape[0] / rate, int(rate), samples.shape[1]), None
 
 
+def _wav_data_shortfall(path: str) -> int:
+    """Bytes a wav file's ``data`` chunk declares but the file does not hold.
+
+    Decoders read a truncated wav up to its end without complaint, so a file
+    cut short (a copy interrupted, a disk full) would become a shorter
+    recording that keeps its full transcript. Only the chunk headers are read.
+    Sizes 0 and 0xFFFFFFFF are what streaming writers put when the length is
+    unknown; they are not counted as truncation.
+
+    Args:
+      path: any file; non-RIFF/WAVE files give 0.
+    Returns:
+      The missing byte count, 0 when the file is complete (or not a wav).
+    """
+    size = Path(path).stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return 0
+        offset = 12
+        while offset + 8 <= size:
+            f.seek(offset)
+            chunk = f.read(8)
+            chunk_size = int.from_bytes(chunk[4:8], "little")
+            if chunk[:4] == b"data":
+                if chunk_size in (0, 0xFFFFFFFF):
+                    return 0
+                return max(0, offset + 8 + chunk_size - size)
+            offset += 8 + chunk_size + (chunk_size & 1)  # chunks are word-aligned
+    return 0
+
+
 def probe_audio(path: str) -> Tuple[Optional[AudioInfo], Optional[str]]:
     """Checks that a file (or ``"cmd |"`` pipe) decodes; never raises.
 
@@ -94,7 +126,8 @@ def probe_audio(path: str) -> Tuple[Optional[AudioInfo], Optional[str]]:
       ``(info, None)`` when readable, else ``(None, problem)`` with problem one
       of ``"missing audio file"``, ``"unreadable audio"``, ``"empty audio"``,
       ``"unsupported wav.scp entry"``, ``"audio command not found"``,
-      ``"audio command failed"``.
+      ``"audio command failed"``, ``"truncated audio"`` (a wav file shorter
+      than its header says).
     """
     from lhotse.audio import info as audio_info
 
@@ -108,8 +141,12 @@ def probe_audio(path: str) -> Tuple[Optional[AudioInfo], Optional[str]]:
     else:
         try:
             meta = audio_info(path)
+            shortfall = _wav_data_shortfall(path)
         except Exception:  # any backend failure means the file is unusable
             return None, "unreadable audio"
+        if shortfall:
+            log.warning("%s: %d bytes of audio missing (truncated)", path, shortfall)
+            return None, "truncated audio"
         found = AudioInfo(
             float(meta.duration), int(meta.samplerate), int(meta.channels)
         )

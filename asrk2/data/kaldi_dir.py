@@ -87,14 +87,52 @@ def _probe_entry(
     return probe_audio(entry)
 
 
+def _line_numbers(path: Path) -> Dict[str, int]:
+    """Key -> 1-based line number of a Kaldi table (the last line of a key)."""
+    numbers: Dict[str, int] = {}
+    if Path(path).is_file():
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        for number, line in enumerate(text.splitlines(), 1):
+            parts = line.split(maxsplit=1)
+            if parts:
+                numbers[parts[0]] = number
+    return numbers
+
+
+def _parse_seconds(value: str) -> Optional[float]:
+    """A non-negative finite number of seconds, or None."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _read_reco2dur(data_dir: Path, report: ImportReport) -> Dict[str, float]:
+    """``reco2dur`` as numbers; a bad value is logged with its line and ignored.
+
+    A recording whose duration cannot be read is probed like one without a
+    ``reco2dur`` entry, and counted as fixed.
+    """
+    path = data_dir / "reco2dur"
+    durations: Dict[str, float] = {}
+    lines = _line_numbers(path)
+    for rec_id, value in read_kaldi_table(path).items():
+        seconds = _parse_seconds(value)
+        if seconds is None:
+            log.warning("%s:%d: bad duration %r; probing the audio instead",
+                        path, lines[rec_id], value)  # fmt: skip
+            report.fix("bad reco2dur value; duration probed", rec_id)
+        else:
+            durations[rec_id] = seconds
+    return durations
+
+
 def _probe_wav_scp(
-    wav_scp: Dict[str, str], reco2dur: Dict[str, str], num_jobs: int
+    wav_scp: Dict[str, str], reco2dur: Dict[str, float], num_jobs: int
 ) -> Dict[str, Tuple[Optional[AudioInfo], Optional[str]]]:
     """Probes every recording, in parallel when ``num_jobs > 1``."""
-    jobs = []
-    for rec_id, entry in wav_scp.items():
-        dur = reco2dur.get(rec_id)
-        jobs.append((entry.strip(), float(dur) if dur else None))
+    jobs = [(entry.strip(), reco2dur.get(rec_id)) for rec_id, entry in wav_scp.items()]
     if num_jobs > 1 and len(jobs) > 1:
         chunksize = max(1, len(jobs) // (num_jobs * 8))
         with ProcessPoolExecutor(num_jobs) as ex:
@@ -144,12 +182,19 @@ def _select(
             report.skip(problem, rec_id)
         else:
             good.add(rec_id)
+            if found is not None and found.sampling_rate == 0:
+                report.note_unchecked("pipe not run: duration from reco2dur", rec_id)
     texts = read_kaldi_table(data_dir / "text")
     segments: Dict[str, Tuple[str, ...]] = {}
     if (data_dir / "segments").is_file():
-        for utt, rest in read_kaldi_table(data_dir / "segments").items():
+        path = data_dir / "segments"
+        lines = _line_numbers(path)
+        for utt, rest in read_kaldi_table(path).items():
             fields = tuple(rest.split())
-            if len(fields) != 3:
+            times = [_parse_seconds(t) for t in fields[1:]]
+            if len(fields) != 3 or None in times:
+                log.warning("%s:%d: bad segments line %r; skipped",
+                            path, lines[utt], f"{utt} {rest}")  # fmt: skip
                 report.skip("bad segments line", utt)
             elif fields[0] in good:
                 segments[utt] = fields
@@ -202,8 +247,20 @@ def _write_clean_copy(
             log.warning("%s/%s does not cover every kept item; ignored", data_dir, name)
 
 
-def _actual_rate(recording: Recording, info: AudioInfo) -> Recording:
-    """The recording at its file's real rate when that differs from the declared one."""
+def _as_probed(recording: Recording, info: AudioInfo) -> Recording:
+    """The recording with its file's real rate and channels.
+
+    lhotse's Kaldi loader declares one channel and the given rate for every
+    entry when ``reco2dur`` exists; a stereo file declared mono would load as
+    ``(2, T)`` where ``(1, T)`` is expected (twice the fbank frames).
+    """
+    if info.num_channels > 1:
+        channels = list(range(info.num_channels))
+        recording = fastcopy(
+            recording,
+            sources=[fastcopy(s, channels=channels) for s in recording.sources],
+            channel_ids=channels,
+        )
     if info.sampling_rate in (0, recording.sampling_rate):
         return recording
     rate = info.sampling_rate
@@ -221,6 +278,7 @@ def import_kaldi_dir(
     prefix: str = "kaldi",
     sampling_rate: int = 16000,
     num_jobs: int = 1,
+    channel: int = 0,
 ) -> CutSet:
     """Imports a Kaldi data dir and writes lhotse manifests for it.
 
@@ -238,6 +296,9 @@ def import_kaldi_dir(
       prefix: corpus name used in the file names.
       sampling_rate: the rate of the output (and of pipes without a header).
       num_jobs: parallel jobs for checking the audio.
+      channel: the channel used from multi-channel audio (Kaldi's
+        ``--channel``); recordings keep all their channels, their cuts use
+        this one, and the report counts them as fixed.
     Returns:
       The CutSet, one cut per utterance, trimmed to it.
     Raises:
@@ -251,7 +312,7 @@ def import_kaldi_dir(
     report = ImportReport()
     probes = _probe_wav_scp(
         read_kaldi_table(data_dir / "wav.scp"),
-        read_kaldi_table(data_dir / "reco2dur"),
+        _read_reco2dur(data_dir, report),
         num_jobs,
     )
     kept = _select(data_dir, probes, report)
@@ -272,9 +333,10 @@ def import_kaldi_dir(
         sampling_rate,
         text_cleaner=lambda sup, _: sup.text,
         report=report,
+        channel=channel,
     ) as writer:
         for rec in recordings:
-            writer.write(_actual_rate(rec, probes[rec.id][0]), by_rec.get(rec.id, []))
+            writer.write(_as_probed(rec, probes[rec.id][0]), by_rec.get(rec.id, []))
     return CutSet.from_file(manifest_path(output_dir, prefix, "cuts", split)).to_eager()
 
 

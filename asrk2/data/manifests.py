@@ -91,6 +91,10 @@ class CorpusWriter:
       text_cleaner: turns a supervision into its final text, or None to skip
         it; by default :func:`asrk2.data.text.clean_text`.
       report: the report to add to; a new one by default.
+      channel: the channel of a multi-channel recording its cuts use (as
+        Kaldi's ``--channel``; features are computed from one channel); such
+        recordings are counted as fixed, and those without that channel are
+        skipped.
     """
 
     def __init__(
@@ -101,8 +105,10 @@ class CorpusWriter:
         sampling_rate: int = 16000,
         text_cleaner: TextCleaner = default_text_cleaner,
         report: Optional[ImportReport] = None,
+        channel: int = 0,
     ) -> None:
         self.output_dir = Path(output_dir)
+        self.channel = channel
         self.prefix, self.split = prefix, split
         self.sampling_rate = sampling_rate
         self.text_cleaner = text_cleaner
@@ -158,6 +164,14 @@ class CorpusWriter:
         Returns:
           The number of cuts (utterances) written for it.
         """
+        if self.channel not in recording.channel_ids:
+            self.report.skip(f"no channel {self.channel}", recording.id)
+            return 0
+        if recording.num_channels > 1:
+            self.report.fix(
+                f"{recording.num_channels}-channel audio: channel {self.channel} used",
+                recording.id,
+            )
         if recording.sampling_rate != self.sampling_rate:
             self.report.fix(
                 f"resampled {recording.sampling_rate} -> {self.sampling_rate} Hz",
@@ -180,9 +194,9 @@ class CorpusWriter:
             id=recording.id,
             start=0.0,
             duration=recording.duration,
-            channel=0,
+            channel=self.channel,
             recording=recording,
-            supervisions=kept,
+            supervisions=[fastcopy(sup, channel=self.channel) for sup in kept],
         )
         for sup in kept:
             sup_writer.write(sup)

@@ -12,17 +12,20 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Set, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Union
 
 import numpy as np
 import torch
-from lhotse import CutSet, LilcomChunkyWriter
+from lhotse import CutSet, Features, LilcomChunkyWriter
+from lhotse.cut import Cut
+from lhotse.utils import fastcopy
 from lhotse.features.kaldifeat import (
     KaldifeatFbank,
     KaldifeatFbankConfig,
     KaldifeatMelOptions,
 )
 
+from asrk2.data.report import ImportReport
 from asrk2.utils import atomic_path
 
 __all__ = [
@@ -30,6 +33,7 @@ __all__ = [
     "FbankConfig",
     "SPEED_FACTORS",
     "compute_fbank",
+    "fbank_report_path",
     "make_fbank_extractor",
     "perturb_speed",
     "resolve_device",
@@ -124,12 +128,26 @@ class BatchKaldifeatFbank(KaldifeatFbank):
           writer copies them back), arrays for numpy input on CPU.
         """
         if lengths is not None:
-            samples = [x[:n] for x, n in zip(samples, lengths)]
+            samples = [x[..., :n] for x, n in zip(samples, lengths)]
+        samples = [_mono(x) for x in samples]
         if self.batch_on_device:
             device = torch.device(self.config.device)
-            waves = [torch.as_tensor(x).reshape(-1).to(device) for x in samples]
+            waves = [torch.as_tensor(x).to(device) for x in samples]
             return list(self.extract(waves, sampling_rate))
-        return [self.extract(x.reshape(-1), sampling_rate) for x in samples]
+        return [self.extract(x, sampling_rate) for x in samples]
+
+
+def _mono(samples: Union[np.ndarray, torch.Tensor]) -> Union[np.ndarray, torch.Tensor]:
+    """``(num_samples,)`` audio: channels of a ``(C, num_samples)`` array averaged.
+
+    Flattening a ``(2, T)`` array would give one ``2T`` waveform and twice the
+    frames a cut declares. Cuts of multi-channel recordings made by asrk2's
+    importers load one channel; cuts from elsewhere (a lhotse ``MultiCut``)
+    are down-mixed here.
+    """
+    if samples.ndim == 2 and samples.shape[0] > 1:
+        return samples.mean(0)
+    return samples.reshape(-1)
 
 
 def make_fbank_extractor(config: FbankConfig) -> BatchKaldifeatFbank:
@@ -181,10 +199,64 @@ def perturb_speed(cuts: CutSet, factors=SPEED_FACTORS) -> CutSet:
     return out
 
 
-def _missing_ids(cuts: CutSet, written: CutSet) -> List[str]:
-    """Ids of ``cuts`` that are not in ``written`` (streaming both)."""
-    done: Set[str] = set(written.ids)
-    return [cut_id for cut_id in cuts.ids if cut_id not in done]
+def fbank_report_path(manifest_path: Path) -> Path:
+    """Where :func:`compute_fbank` reports the cuts it skipped."""
+    manifest_path = Path(manifest_path)
+    name = manifest_path.name.split(".")[0]
+    return manifest_path.with_name(f"{name}_fbank_report.json")
+
+
+def _store_features(
+    cut: Cut, extractor: BatchKaldifeatFbank, storage: LilcomChunkyWriter
+) -> Cut:
+    """Extracts and stores one cut's fbank; the cut with its features attached."""
+    from lhotse.qa import validate_features
+
+    feats = extractor.extract(_mono(cut.load_audio()), cut.sampling_rate)
+    manifest = Features(
+        start=cut.start,
+        duration=cut.duration,
+        type=extractor.name,
+        num_frames=feats.shape[0],
+        num_features=feats.shape[1],
+        frame_shift=extractor.frame_shift,
+        sampling_rate=cut.sampling_rate,
+        channels=cut.channel,
+        storage_type=storage.name,
+        storage_path=str(storage.storage_path),
+        storage_key=storage.write(cut.id, feats),
+        recording_id=cut.recording_id,
+    )
+    validate_features(manifest, feats_data=feats)
+    return fastcopy(cut, features=manifest)
+
+
+def _extract_one_at_a_time(
+    cuts: CutSet,
+    extractor: BatchKaldifeatFbank,
+    storage_path: Path,
+    manifest_path: Path,
+    failures: Dict[str, str],
+) -> None:
+    """Extracts the cuts not yet in ``manifest_path``, each on its own.
+
+    The fallback after a batch failed: lhotse's batch loop stops at the first
+    cut whose features cannot be stored and names none, so the remaining cuts
+    go one by one here, and a cut that fails is recorded in ``failures``
+    (id -> error) instead of ending the stage.
+    """
+    with CutSet.open_writer(manifest_path, overwrite=False) as cut_writer:
+        done = set(cut_writer.ignore_ids)
+        with LilcomChunkyWriter(storage_path, mode="a") as storage:
+            for cut in cuts:
+                if cut.id in done:
+                    continue
+                try:
+                    with_features = _store_features(cut, extractor, storage)
+                    cut_writer.write(with_features, flush=True)
+                except Exception as e:  # one bad cut must not end the stage
+                    failures[cut.id] = f"{type(e).__name__}: {e}"
+                    log.warning("Skipping cut %s: %s", cut.id, failures[cut.id])
 
 
 def compute_fbank(
@@ -194,7 +266,11 @@ def compute_fbank(
 
     The cut manifest is written atomically, so a crash never leaves one that
     points at missing feature arrays. Cuts whose audio fails to decode are
-    left out by lhotse (with a warning); they are counted and named here.
+    left out by lhotse (with a warning); a cut whose features cannot be
+    stored stops lhotse's batch loop, after which the remaining cuts are
+    extracted one at a time and the failing ones left out. Every cut left out
+    is counted and named in the log and in :func:`fbank_report_path`
+    (``<name>_fbank_report.json`` beside the manifest).
 
     Args:
       cuts: cuts with recordings (typically trimmed to supervisions, so long
@@ -216,19 +292,46 @@ def compute_fbank(
     # one thread was 5-10x faster than two on a 2-core machine, whose other
     # core then decodes audio (dataloader worker) and compresses (writer).
     threads = torch.get_num_threads() if device.startswith("cuda") else 1
+    failures: Dict[str, str] = {}
     with atomic_path(manifest_path) as tmp_manifest, torch_threads(threads):
-        cuts.compute_and_store_features_batch(
-            extractor=extractor,
-            storage_path=storage_path,
-            manifest_path=tmp_manifest,
-            batch_duration=config.batch_duration,
-            num_workers=config.num_workers,
-            storage_type=LilcomChunkyWriter,
-            overwrite=True,
-        )
+        try:
+            cuts.compute_and_store_features_batch(
+                extractor=extractor,
+                storage_path=storage_path,
+                manifest_path=tmp_manifest,
+                batch_duration=config.batch_duration,
+                num_workers=config.num_workers,
+                storage_type=LilcomChunkyWriter,
+                overwrite=True,
+            )
+        except Exception as e:
+            log.warning(
+                "Batch extraction stopped (%s: %s); the remaining cuts go one by one",
+                type(e).__name__,
+                e,
+            )
+            _extract_one_at_a_time(
+                cuts, extractor, storage_path, tmp_manifest, failures
+            )
     written = CutSet.from_jsonl_lazy(manifest_path)
-    missing = _missing_ids(cuts, written)
-    if missing:
-        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-        log.warning("%d cuts skipped (undecodable audio): %s", len(missing), shown)
+    _report_skipped(cuts, written, failures, manifest_path)
     return written if was_lazy else written.to_eager()
+
+
+def _report_skipped(
+    cuts: CutSet, written: CutSet, failures: Dict[str, str], manifest_path: Path
+) -> ImportReport:
+    """Counts and names the cuts of ``cuts`` missing from ``written``."""
+    report = ImportReport()
+    for cut in written:
+        report.num_cuts += 1
+        report.num_seconds += cut.duration
+    done: Set[str] = set(written.ids)
+    for cut_id in cuts.ids:
+        if cut_id not in done:
+            reason = "fbank failed" if cut_id in failures else "undecodable audio"
+            report.skip(reason, cut_id)
+    report.write(fbank_report_path(manifest_path))
+    if report.skipped:
+        log.warning("fbank of %s: %s", manifest_path, report.summary())
+    return report
