@@ -9,9 +9,11 @@ import torch
 from lhotse import CutSet
 
 from asrk2.config import to_dict
-from asrk2.decode.offline import load_model
+from asrk2.decode.offline import decode_and_score, decode_methods, load_model
+from asrk2.decode.scoring import compute_wer
 from asrk2.train.checkpoint import save_checkpoint
 from asrk2.train.config import ExperimentConfig
+from asrk2.train.toy_data import make_toy_corpus
 from asrk2.train.trainer import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,3 +88,30 @@ def test_train_names_an_empty_manifest(tmp_path):
     )  # fmt: skip
     assert run.returncode != 0 and "holds no cuts" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_cut_too_short_for_one_frame_is_decoded_as_empty_not_fatal(tmp_path):
+    """A 0.05 s cut among normal ones: empty hypothesis, deletions, the rest decoded."""
+    cuts, lang_dir = make_toy_corpus(tmp_path, num_cuts=4, nbpe=40)
+    short = cuts[1].truncate(duration=0.05)
+    cuts = CutSet.from_cuts([cuts[0], short, cuts[2], cuts[3]])
+    config = ExperimentConfig()
+    config.model.encoder.d_model = 16
+    config.model.encoder.num_heads = 2
+    config.model.encoder.ffn_dim = 16
+    config.model.encoder.num_layers = 1
+    model = build_model(config, 40)
+    exp = tmp_path / "exp"
+    state = {"model": model.state_dict(), "config": to_dict(config)}
+    save_checkpoint(exp / "epoch-1.pt", state)
+    summary = decode_and_score(exp, cuts, lang_dir, tmp_path / "decode")
+    recogs = (tmp_path / "decode/recogs-test-ctc-greedy.txt").read_text()
+    assert all(f"{cut.id}:" in recogs for cut in cuts)
+    results = decode_methods(model.eval(), cuts, lang_dir, config, torch.device("cpu"))
+    by_id = {cut_id: (ref, hyp) for cut_id, ref, hyp in results["ctc-greedy"]}
+    assert by_id[short.id] == (short.supervisions[0].text.split(), [])
+    others = [r for r in results["ctc-greedy"] if r[0] != short.id]
+    expected = compute_wer(others)
+    expected.dels += len(by_id[short.id][0])
+    expected.num_ref_words += len(by_id[short.id][0])
+    assert summary["ctc-greedy"] == pytest.approx(expected.wer)

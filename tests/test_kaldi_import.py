@@ -190,8 +190,9 @@ def test_stereo_wav_is_imported_with_its_channels_and_gets_channel_0_fbank(
     assert cuts["spk1-b"].load_audio().shape == cuts["spk1-a"].load_audio().shape
     fixed = _report(out)["fixed"]
     assert fixed["2-channel audio: channel 0 used"]["ids"] == ["spk1-b"]
-    result = _run("compute_fbank.py", "--cuts", manifest_path(out, "t", "cuts",
-                  "train"), "--output-dir", tmp_path / "f", "--device", "cpu")  # fmt: skip
+    cuts_path = manifest_path(out, "t", "cuts", "train")
+    result = _run("compute_fbank.py", "--cuts", cuts_path, "--output-dir",
+                  tmp_path / "f", "--device", "cpu")  # fmt: skip
     assert result.returncode == 0, result.stderr
     feats = CutSet.from_file(tmp_path / "f" / "t_cuts_train.jsonl.gz").to_eager()
     assert sorted(feats.ids) == sorted(UTTS)
@@ -225,8 +226,9 @@ def test_pipes_not_run_because_of_reco2dur_are_reported_as_unchecked(kdir, tmp_p
     unchecked = _report(out)["unchecked"]["pipe not run: duration from reco2dur"]
     assert unchecked == {"count": 2, "ids": ["spk1-a", "spk1-b"]}
     # The fbank stage runs it, fails, and reports it beside its output.
-    result = _run("compute_fbank.py", "--cuts", manifest_path(out, "t", "cuts",
-                  "train"), "--output-dir", tmp_path / "f", "--device", "cpu")  # fmt: skip
+    cuts_path = manifest_path(out, "t", "cuts", "train")
+    result = _run("compute_fbank.py", "--cuts", cuts_path, "--output-dir",
+                  tmp_path / "f", "--device", "cpu")  # fmt: skip
     assert result.returncode == 0, result.stderr
     feats = CutSet.from_file(tmp_path / "f" / "t_cuts_train.jsonl.gz").to_eager()
     assert sorted(feats.ids) == ["spk1-b", "spk1-c", "spk1-d"]

@@ -8,6 +8,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from lhotse import CutSet
+from lhotse.cut import Cut
+from lhotse.utils import compute_num_frames
 from tqdm import tqdm
 
 from asrk2.config import from_dict
@@ -26,9 +28,11 @@ from asrk2.decode.scoring import (
     write_recogs,
     write_wer_summary,
 )
+from asrk2.features.fbank import FRAME_SHIFT
 from asrk2.lang.bpe import load_bpe
 from asrk2.lang.lexicon import read_symbol_table
 from asrk2.model.ctc_model import CtcModel
+from asrk2.model.subsampling import MIN_INPUT_FRAMES
 from asrk2.train.checkpoint import (
     average_checkpoints,
     epoch_checkpoints,
@@ -36,7 +40,13 @@ from asrk2.train.checkpoint import (
 )
 from asrk2.train.config import ExperimentConfig
 
-__all__ = ["load_model", "decode_methods", "decode_dataset", "decode_and_score"]
+__all__ = [
+    "load_model",
+    "decode_methods",
+    "decode_dataset",
+    "decode_and_score",
+    "split_too_short",
+]
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +126,28 @@ def _options(
     return replace(opts, **{**config_beams, **opts.beams()})
 
 
+def _frames(cut: Cut) -> int:
+    """Feature frames of a cut: stored ones, or those fbank would compute."""
+    if cut.has_features:
+        return cut.num_frames
+    return compute_num_frames(cut.duration, FRAME_SHIFT, cut.sampling_rate)
+
+
+def split_too_short(cuts: CutSet) -> Tuple[CutSet, List[Cut]]:
+    """Separates the cuts too short to give one encoder frame.
+
+    A cut of fewer than :data:`MIN_INPUT_FRAMES` feature frames (about
+    0.07 s) has no encoder output, so no method can decode it; streaming
+    gives such a cut an empty hypothesis, and offline decoding does the same.
+
+    Returns:
+      The decodable cuts (lazy filter of ``cuts``) and the too-short ones.
+    """
+    too_short = [cut for cut in cuts if _frames(cut) < MIN_INPUT_FRAMES]
+    ids = {cut.id for cut in too_short}
+    return cuts.filter(lambda cut: cut.id not in ids), too_short
+
+
 @torch.no_grad()
 def decode_methods(
     model: CtcModel,
@@ -138,9 +170,19 @@ def decode_methods(
       options: beams, n-best size and scales; unset beams from ``config.decode``.
     Returns:
       ``{key: [(cut_id, ref_words, hyp_words), ...]}`` with keys like
-      ``hlg-1best`` or ``whole-lattice-rescoring-lm_scale_0.5``.
+      ``hlg-1best`` or ``whole-lattice-rescoring-lm_scale_0.5``. Cuts too short
+      for one encoder frame (:func:`split_too_short`) get an empty hypothesis
+      (their words count as deletions) and are named in the log.
+    Raises:
+      ValueError: when no cut is long enough to decode.
     """
     check_methods(methods)
+    cuts, too_short = split_too_short(cuts)
+    if too_short:
+        shown = ", ".join(cut.id for cut in too_short[:5])
+        log.warning("%d cuts shorter than %d frames get empty hypotheses: %s%s",
+                    len(too_short), MIN_INPUT_FRAMES, shown,
+                    " ..." if len(too_short) > 5 else "")  # fmt: skip
     if "attention-rescoring" in methods and model.decoder is None:
         raise ValueError("attention-rescoring needs a model with an attention decoder")
     opts = _options(options, config)
@@ -171,6 +213,15 @@ def decode_methods(
                 else:
                     words = [id2word[i] for i in h]
                 results[key].append((cut_id, text.split(), words))
+    if not results:
+        raise ValueError(
+            f"no cut is long enough to decode ({len(too_short)} shorter than "
+            f"{MIN_INPUT_FRAMES} frames)"
+        )
+    for key in results:
+        for cut in too_short:
+            ref = " ".join(sup.text or "" for sup in cut.supervisions).split()
+            results[key].append((cut.id, ref, []))
     return dict(results)
 
 

@@ -29,6 +29,7 @@ from asrk2.data.report import ImportReport
 from asrk2.utils import atomic_path
 
 __all__ = [
+    "FRAME_SHIFT",
     "BatchKaldifeatFbank",
     "FbankConfig",
     "SPEED_FACTORS",
@@ -43,6 +44,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SPEED_FACTORS = (0.9, 1.1)
+# Seconds between fbank frames (Kaldi's 10 ms); every frame count in asrk2
+# that comes from a duration uses it.
+FRAME_SHIFT = 0.01
 # kaldifeat chunk on CPU: 10 s of frames stay in cache (see make_fbank_extractor).
 _CPU_CHUNK_FRAMES = 1000
 

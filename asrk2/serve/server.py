@@ -33,6 +33,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from asrk2.features.fbank import FRAME_SHIFT
 from asrk2.serve.decode_loop import DecodeLoop, StreamDecoder
 from asrk2.serve.protocol import (
     CLOSE_GOING_AWAY,
@@ -65,9 +66,8 @@ if TYPE_CHECKING:  # the model is only needed to build a recognizer
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-# Kaldi fbank: 10 ms frame shift; with snip_edges=False the 25 ms window of
-# frame m ends 7.5 ms after (m + 1) shifts (asrk2.features.online).
-FRAME_SHIFT_SECONDS = 0.01
+# Kaldi fbank with snip_edges=False: the 25 ms window of frame m ends 7.5 ms
+# after (m + 1) shifts (asrk2.features.online).
 WINDOW_REACH_SECONDS = 0.0075
 
 
@@ -238,8 +238,8 @@ def chunk_timing(subsampling_factor: int, chunk_size: int) -> List[float]:
     feature frames each; the first also needs the subsampling's 3 frames of
     look-ahead and the end of the last frame's window.
     """
-    chunk_seconds = chunk_size * subsampling_factor * FRAME_SHIFT_SECONDS
-    return [chunk_seconds, 3 * FRAME_SHIFT_SECONDS + WINDOW_REACH_SECONDS]
+    chunk_seconds = chunk_size * subsampling_factor * FRAME_SHIFT
+    return [chunk_seconds, 3 * FRAME_SHIFT + WINDOW_REACH_SECONDS]
 
 
 class _Session:

@@ -36,6 +36,7 @@ from asrk2.data.datamodule import (
     unpack_batch,
 )
 from asrk2.features.cmvn import GlobalCmvn, compute_global_cmvn
+from asrk2.features.fbank import FRAME_SHIFT
 from asrk2.lang.bpe import load_bpe
 from asrk2.lang.graph_compiler import CtcTrainingGraphCompiler
 from asrk2.lang.mmi_graphs import MmiGraphCompiler, TokenBigram, estimate_token_bigram
@@ -66,8 +67,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# fbank frame shift in seconds (kaldifeat's and lhotse's default).
-FRAME_SHIFT = 0.01
 # Feature statistics in the experiment directory (model.encoder.global_cmvn).
 CMVN_FILE = "global_cmvn.json"
 # Order of the per-step statistics that are summed over ranks.
