@@ -1,13 +1,26 @@
-"""Small helpers shared by every stage: atomic writes and logging set-up."""
+"""Small helpers shared by every stage: atomic writes, process hygiene, logging."""
 
 import contextlib
+import ctypes
 import logging
+import multiprocessing
+import multiprocessing.util
 import os
+import signal
+import sys
 import tempfile
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator, List, Union
 
-__all__ = ["atomic_path", "atomic_write_text", "setup_logging"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_text",
+    "children_die_with_parent",
+    "remove_stale_temporaries",
+    "setup_logging",
+]
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -35,6 +48,66 @@ def atomic_path(path: Union[str, Path]) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def remove_stale_temporaries(directory: Union[str, Path], pattern: str) -> List[Path]:
+    """Deletes the temporary files :func:`atomic_path` left for ``pattern``.
+
+    A process killed while writing (SIGKILL, a lost node) leaves its
+    ``.NAME.XXXXXXXX.SUFFIX`` file behind; the next run of the same stage
+    calls this before it writes, so they do not pile up. Only call it for
+    artefacts no other live process is writing.
+
+    Args:
+      directory: where the artefacts go.
+      pattern: a glob of the artefacts' final names, e.g. ``checkpoint-*.pt``.
+    Returns:
+      The removed files.
+    """
+    removed = []
+    for path in Path(directory).glob(f".{pattern}.*"):
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+    if removed:
+        names = ", ".join(p.name for p in removed[:3])
+        log.info("Removed %d temporary files of an interrupted run in %s: %s",
+                 len(removed), directory, names)  # fmt: skip
+    return removed
+
+
+class _AfterFork:
+    """The object :func:`multiprocessing.util.register_after_fork` keys on."""
+
+
+_AFTER_FORK = _AfterFork()
+_AFTER_FORK_REGISTERED = False
+_PR_SET_PDEATHSIG = 1
+
+
+def _set_parent_death_signal(_: object) -> None:
+    """In a new child process: get SIGKILL when the parent dies (Linux prctl)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:
+        os._exit(1)  # the parent died before prctl took effect
+
+
+def children_die_with_parent() -> None:
+    """Makes every multiprocessing child of this process die with it (Linux).
+
+    A DataLoader worker blocked on a full pipe never reaches the check by
+    which torch notices its parent is gone, so after the main process is
+    killed (SIGKILL, the OOM killer) it would hang on, holding its memory.
+    The kernel's parent-death signal ends it instead. Applies to the
+    processes started after this call (DataLoader workers, process pools);
+    a no-op outside Linux. Calling it twice is harmless.
+    """
+    global _AFTER_FORK_REGISTERED
+    if sys.platform.startswith("linux") and not _AFTER_FORK_REGISTERED:
+        multiprocessing.util.register_after_fork(_AFTER_FORK, _set_parent_death_signal)
+        _AFTER_FORK_REGISTERED = True
 
 
 def _umask() -> int:

@@ -23,7 +23,7 @@ from lhotse import CutSet
 
 from asrk2.features.fbank import FbankConfig, compute_fbank
 from asrk2.features.split import compute_fbank_pieces, manifest_name
-from asrk2.utils import setup_logging
+from asrk2.utils import children_die_with_parent, setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -63,6 +63,7 @@ def main() -> None:
     """Parses arguments and extracts the features."""
     args = get_parser().parse_args()
     setup_logging()
+    children_die_with_parent()
     config = FbankConfig(
         args.num_mel_bins,
         args.device,

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from asrk2.data.audio import convert_audio_files, find_audio_files
-from asrk2.utils import atomic_write_text, setup_logging
+from asrk2.utils import atomic_write_text, children_die_with_parent, setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -38,6 +38,7 @@ def main() -> None:
     """Parses arguments, converts, reports failures."""
     args = get_parser().parse_args()
     setup_logging()
+    children_die_with_parent()
     written, failed = [], []
     for item in args.inputs:
         files = find_audio_files([item])

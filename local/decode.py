@@ -20,7 +20,7 @@ from pathlib import Path
 from asrk2.data.manifests import load_cuts_or_exit
 from asrk2.decode.methods import METHODS, MethodOptions
 from asrk2.decode.offline import decode_and_score
-from asrk2.utils import setup_logging
+from asrk2.utils import children_die_with_parent, setup_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 def main() -> None:
     args = _parser().parse_args()
     setup_logging()
+    children_die_with_parent()
     defaults = MethodOptions()
     options = MethodOptions(
         search_beam=args.search_beam,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from asrk2.data.synth import SynthCorpusConfig, make_synth_corpus
-from asrk2.utils import setup_logging
+from asrk2.utils import children_die_with_parent, setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -49,6 +49,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     """Parses ``argv`` and builds the corpus."""
     args = get_parser().parse_args(argv)
     setup_logging()
+    children_die_with_parent()
     config = SynthCorpusConfig(
         seed=args.seed,
         num_train=args.num_train,

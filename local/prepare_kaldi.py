@@ -19,7 +19,7 @@ from pathlib import Path
 from lhotse import CutSet
 
 from asrk2.data.kaldi_dir import export_kaldi_dir, import_kaldi_dir, manifest_path
-from asrk2.utils import setup_logging
+from asrk2.utils import children_die_with_parent, setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -69,6 +69,7 @@ def main() -> None:
     parser = get_parser()
     args = parser.parse_args()
     setup_logging()
+    children_die_with_parent()
     if args.export_cuts is not None:
         cuts = CutSet.from_jsonl_lazy(args.export_cuts)
         out = export_kaldi_dir(cuts, args.data_dir, args.prefix_speaker, args.overwrite)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from asrk2.data.manifests import load_cuts_or_exit
 from asrk2.decode.streaming import StreamingOptions, stream_decode_and_score
-from asrk2.utils import setup_logging
+from asrk2.utils import children_die_with_parent, setup_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
 def main() -> None:
     args = _parser().parse_args()
     setup_logging()
+    children_die_with_parent()
     options = StreamingOptions(
         left_context_frames=args.left_context_frames,
         search_beam=args.search_beam,

@@ -33,7 +33,7 @@ from asrk2.data.manifests import load_cuts_or_exit  # noqa: E402
 from asrk2.train.config import ExperimentConfig  # noqa: E402
 from asrk2.train.distributed import dist_info_from_env  # noqa: E402
 from asrk2.train.trainer import train  # noqa: E402
-from asrk2.utils import setup_logging  # noqa: E402
+from asrk2.utils import children_die_with_parent, setup_logging  # noqa: E402
 
 
 def main() -> None:
@@ -60,6 +60,7 @@ def main() -> None:
     rank = dist_info_from_env().rank
     # Only rank 0 reports progress; the others still report problems.
     setup_logging(logging.INFO if rank == 0 else logging.WARNING)
+    children_die_with_parent()
     config = load_yaml(ExperimentConfig, args.config, args.set)
     resume = True if args.resume == "latest" else args.resume
     last = train(

@@ -14,7 +14,12 @@ from asrk2.config import from_dict
 from asrk2.losses import LossConfig
 from asrk2.model import CtcModel
 from asrk2.train.average import average_last
-from asrk2.train.checkpoint import latest_checkpoint, load_checkpoint, step_checkpoints
+from asrk2.train.checkpoint import (
+    CorruptCheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    step_checkpoints,
+)
 from asrk2.train.config import ExperimentConfig, OptimConfig
 from asrk2.train.schedulers import lr_factor
 from asrk2.train.toy_data import make_toy_corpus
@@ -232,3 +237,25 @@ def test_validation_wer_equals_ctc_greedy_decoding_with_H(corpus) -> None:
     lens = torch.tensor([perfect.size(1)])
     words = len(texts[0].split())
     assert greedy_word_errors(sp, perfect, lens, texts[:1]) == (0, words)
+
+
+def test_resume_passes_over_a_corrupt_newest_checkpoint(corpus, tmp_path, caplog):
+    """A truncated newest checkpoint: named in a warning, the previous one resumed."""
+    cuts, lang = corpus
+    valid = cuts.subset(first=2)
+    exp = tmp_path / "exp"
+    config = make_config(train={"max_steps": 4, "save_every_n": 2})
+    assert train(config, cuts, valid, lang, exp, "cpu").name == "checkpoint-4.pt"
+    newest = exp / "checkpoint-4.pt"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    stale = exp / ".checkpoint-6.pt.k2x9q1ab.pt"  # as a killed save leaves it
+    stale.write_bytes(b"partial")
+    with pytest.raises(CorruptCheckpointError, match="checkpoint-4.pt cannot be read"):
+        load_checkpoint(newest)
+    with caplog.at_level(logging.INFO):
+        last = train(make_config(train={"max_steps": 6, "save_every_n": 2}), cuts,
+                     valid, lang, exp, "cpu", resume=True)  # fmt: skip
+    assert f"checkpoint {newest} cannot be read" in caplog.text
+    assert f"Resumed from {exp / 'checkpoint-2.pt'}" in caplog.text
+    assert load_checkpoint(last)["train_state"]["step"] == 6
+    assert not stale.exists()

@@ -26,7 +26,7 @@ from lhotse.features.kaldifeat import (
 )
 
 from asrk2.data.report import ImportReport
-from asrk2.utils import atomic_path
+from asrk2.utils import atomic_path, remove_stale_temporaries
 
 __all__ = [
     "FRAME_SHIFT",
@@ -287,6 +287,7 @@ def compute_fbank(
       lazy CutSet over ``manifest_path``.
     """
     extractor = make_fbank_extractor(config)
+    remove_stale_temporaries(Path(manifest_path).parent, Path(manifest_path).name)
     was_lazy = cuts.is_lazy
     if config.speed_perturb:
         cuts = perturb_speed(cuts)

@@ -12,12 +12,14 @@ import torch
 from asrk2.utils import atomic_path, atomic_write_text
 
 __all__ = [
+    "CorruptCheckpointError",
     "save_checkpoint",
     "load_checkpoint",
     "average_checkpoints",
     "epoch_checkpoints",
     "step_checkpoints",
     "latest_checkpoint",
+    "latest_intact_checkpoint",
     "mark_latest",
     "prune_step_checkpoints",
     "rng_state",
@@ -36,13 +38,29 @@ def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
     log.info("Saved %s", path)
 
 
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint file (named in the message) exists but cannot be read."""
+
+
 def load_checkpoint(path: Path) -> Dict[str, Any]:
-    """Loads a checkpoint onto the CPU."""
+    """Loads a checkpoint onto the CPU.
+
+    Raises:
+      FileNotFoundError: when ``path`` does not exist.
+      CorruptCheckpointError: when it is truncated or otherwise unreadable.
+    """
     if not Path(path).is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    # Explicit because torch >= 2.6 defaults to weights_only=True, which
-    # refuses the numpy RNG state and plain objects a training checkpoint holds.
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        # Explicit because torch >= 2.6 defaults to weights_only=True, which
+        # refuses the numpy RNG state and plain objects a training checkpoint
+        # holds.
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises RuntimeError, EOFError, pickle errors
+        raise CorruptCheckpointError(
+            f"checkpoint {path} cannot be read (truncated or corrupt): "
+            f"{type(e).__name__}: {e}"
+        ) from e
 
 
 def epoch_checkpoints(exp_dir: Path) -> List[Path]:
@@ -77,6 +95,31 @@ def latest_checkpoint(exp_dir: Path) -> Optional[Path]:
         return None
     path = Path(exp_dir) / marker.read_text().strip()
     return path if path.is_file() else None
+
+
+def latest_intact_checkpoint(exp_dir: Path) -> Optional[Path]:
+    """The newest checkpoint of ``exp_dir`` that loads, for resuming.
+
+    Tries the one :func:`mark_latest` recorded, then every step and epoch
+    checkpoint, newest file first. A file that cannot be read (a disk that
+    filled up, a copy cut short) is named in a warning and passed over.
+
+    Returns:
+      The path, or None when there is no readable checkpoint.
+    """
+    candidates = step_checkpoints(exp_dir) + epoch_checkpoints(exp_dir)
+    candidates.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    marked = latest_checkpoint(exp_dir)
+    if marked is not None:
+        candidates = [marked] + [p for p in candidates if p != marked]
+    for path in candidates:
+        try:
+            load_checkpoint(path)
+        except CorruptCheckpointError as e:
+            log.warning("%s; trying the previous checkpoint", e)
+            continue
+        return path
+    return None
 
 
 def prune_step_checkpoints(exp_dir: Path, keep: int) -> None:

@@ -54,6 +54,7 @@ from asrk2.train.distributed import (
 )
 from asrk2.train.metrics import append_metrics
 from asrk2.train.schedulers import make_scheduler, noam_lambda
+from asrk2.utils import remove_stale_temporaries
 
 __all__ = [
     "NonFiniteError",
@@ -185,6 +186,8 @@ class Trainer:
         set_seed(config.train.seed + self.dist.rank)
         if self.dist.is_main:
             self.exp_dir.mkdir(parents=True, exist_ok=True)
+            for pattern in ("checkpoint-*.pt", "epoch-*.pt", CMVN_FILE, "config.yaml"):
+                remove_stale_temporaries(self.exp_dir, pattern)
         self.state = TrainState()
         self._pending_rng: Optional[Dict[str, Any]] = None
         self._build_model(Path(lang_dir), train_cuts)
@@ -669,15 +672,16 @@ def train(
       lang_dir: holds ``bpe.model``.
       exp_dir: output directory (checkpoints, metrics, TensorBoard, curves).
       device: ``cpu``/``cuda``; default: CUDA when available.
-      resume: a checkpoint path, or True for the latest one in ``exp_dir``
-        (starting afresh when there is none).
+      resume: a checkpoint path, or True for the newest readable one in
+        ``exp_dir`` (a corrupt newer one is named in a warning and passed
+        over; starting afresh when there is none).
     Returns:
       Path of the last checkpoint written.
     """
     trainer = Trainer(config, train_cuts, valid_cuts, lang_dir, exp_dir, device)
     try:
         if resume is True:
-            resume = ckpt.latest_checkpoint(Path(exp_dir))
+            resume = ckpt.latest_intact_checkpoint(Path(exp_dir))
             if resume is None:
                 log.info("No checkpoint in %s: starting afresh", exp_dir)
         if resume:
