@@ -84,7 +84,12 @@ def from_dict(cls: Type[T], data: Dict[str, Any], where: str = "config") -> T:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
     kwargs = {k: _convert(v, hints[k], f"{where}.{k}") for k, v in data.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except ValueError as e:  # a check in the dataclass's __post_init__
+        raise ConfigError(f"{where}: {e}") from None
 
 
 def to_dict(obj: Any) -> Dict[str, Any]:

@@ -12,6 +12,7 @@ of padding that batches of --max-duration seconds in --num-buckets buckets
 would have (DynamicBucketingSampler, replayed on the first --padding-cuts cuts).
 """
 import argparse
+import sys
 from pathlib import Path
 
 from asrk2.data.manifest_stats import (
@@ -53,7 +54,10 @@ def main() -> None:
     """Parses arguments, prints the statistics."""
     args = get_parser().parse_args()
     setup_logging()
-    stats = compute_manifest_stats(args.manifest, args.lexicon, args.max_items)
+    try:
+        stats = compute_manifest_stats(args.manifest, args.lexicon, args.max_items)
+    except (FileNotFoundError, ValueError) as e:
+        sys.exit(f"error: {e}")
     print(format_stats(stats))
     if stats.kind == "cuts" and args.padding_cuts > 0:
         pad = estimate_padding(

@@ -26,9 +26,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from asrk2.config import load_yaml  # noqa: E402
+from asrk2.config import ConfigError, load_yaml  # noqa: E402
 from asrk2.data.manifests import load_cuts_or_exit  # noqa: E402
 from asrk2.train.config import ExperimentConfig  # noqa: E402
 from asrk2.train.distributed import dist_info_from_env  # noqa: E402
@@ -61,7 +62,10 @@ def main() -> None:
     # Only rank 0 reports progress; the others still report problems.
     setup_logging(logging.INFO if rank == 0 else logging.WARNING)
     children_die_with_parent()
-    config = load_yaml(ExperimentConfig, args.config, args.set)
+    try:
+        config = load_yaml(ExperimentConfig, args.config, args.set)
+    except ConfigError as e:
+        sys.exit(f"error: {e}")
     resume = True if args.resume == "latest" else args.resume
     last = train(
         config,

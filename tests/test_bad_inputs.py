@@ -115,3 +115,41 @@ def test_a_cut_too_short_for_one_frame_is_decoded_as_empty_not_fatal(tmp_path):
     expected.dels += len(by_id[short.id][0])
     expected.num_ref_words += len(by_id[short.id][0])
     assert summary["ctc-greedy"] == pytest.approx(expected.wer)
+
+
+def test_inspect_manifest_names_a_file_that_is_not_a_manifest(tmp_path):
+    report = tmp_path / "synth_report_train.json"
+    report.write_text('{"num_cuts": 3, "num_seconds": 7.5, "skipped": {}}\n')
+    not_cuts = tmp_path / "words.jsonl"
+    not_cuts.write_text('{"word": "hello"}\n')
+    for path in (report, not_cuts):
+        run = subprocess.run(
+            [sys.executable, str(ROOT / "local/inspect_manifest.py"), str(path)],
+            capture_output=True, text=True, cwd=tmp_path,
+        )  # fmt: skip
+        assert run.returncode != 0
+        assert f"{path} is not a lhotse manifest" in run.stderr
+        assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.max_duration=0.0", "data: max_duration must be > 0"),
+        ("train.num_epochs=-1", "train: num_epochs must be >= 1"),
+        ("data.num_buckets=0", "data: num_buckets must be >= 1"),
+    ],
+)
+def test_train_refuses_out_of_range_settings_before_starting(
+    tmp_path, override, message
+):
+    config = ROOT / "egs/synth/ASR/conf/demo.yaml"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "local/train.py"), "--config", str(config),
+         "--set", override, "--train-cuts", "x", "--valid-cuts", "x",
+         "--lang-dir", "x", "--exp-dir", str(tmp_path / "exp")],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode != 0
+    assert f"{config}.{message}" in run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "exp").exists()

@@ -17,6 +17,7 @@ from asrk2.data.text import clean_text, normalize_text, unknown_characters
         ("open the гараж door", "OPEN THE DOOR", "unknown characters"),
         ("你好 hello", "HELLO", "unknown characters"),
         ("bad\x00byte", "BAD BYTE", "unknown characters"),
+        ("great 🙂 thanks", "GREAT THANKS", None),  # symbols dropped, as documented
     ],
 )
 def test_clean_text(raw, text, problem):

@@ -177,6 +177,8 @@ def test_partials_can_be_turned_off(model: CtcModel, server: ServerThread) -> No
 BAD_CLIENTS = {
     "malformed JSON": (["{not json"], "bad_json", 1007),
     "JSON not an object": (["[1, 2]"], "bad_json", 1007),
+    # Deeper than the parser's recursion limit, within the message size limit.
+    "JSON nested too deeply": (["[" * 5000], "bad_json", 1007),
     "audio before start": ([b"\x00\x00" * 100], "no_start", 1008),
     "end before start": ([END], "no_start", 1008),
     "unknown type": (['{"type": "hello"}'], "bad_message", 1008),

@@ -91,6 +91,21 @@ class DataConfig:
     num_mel_bins: int = 80
     augment: AudioAugmentConfig = field(default_factory=AudioAugmentConfig)
 
+    def __post_init__(self) -> None:
+        if self.max_duration <= 0:
+            raise ValueError(
+                f"max_duration must be > 0 seconds of audio, got {self.max_duration}"
+            )
+        if self.num_buckets < 1:
+            raise ValueError(f"num_buckets must be >= 1, got {self.num_buckets}")
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+        if not 0 <= self.min_cut_duration <= self.max_cut_duration:
+            raise ValueError(
+                "need 0 <= min_cut_duration <= max_cut_duration, got "
+                f"{self.min_cut_duration} and {self.max_cut_duration}"
+            )
+
 
 def _drop_summary(reasons: Counter, examples: Dict[str, List[str]]) -> str:
     return "; ".join(

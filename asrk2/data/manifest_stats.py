@@ -134,7 +134,19 @@ def compute_manifest_stats(
     Returns:
       The statistics.
     """
-    manifest = load_manifest_lazy(path)
+    name = Path(path).name
+    if not (name.endswith(".jsonl") or name.endswith(".jsonl.gz")):
+        raise ValueError(
+            f"{path} is not a lhotse manifest (expected a .jsonl or .jsonl.gz "
+            "file of cuts, supervisions or recordings)"
+        )
+    try:
+        manifest = load_manifest_lazy(path)
+    except Exception as e:  # lhotse asserts or fails to construct an item
+        raise ValueError(
+            f"{path} is not a lhotse manifest of cuts, supervisions or "
+            f"recordings: {type(e).__name__}: {e}"
+        ) from None
     if manifest is None:
         raise ValueError(f"{path} is not a lhotse jsonl manifest")
     stats = ManifestStats(Path(path), _kind(manifest))

@@ -3,9 +3,11 @@
 Two levels: :func:`normalize_text` always returns the normalised form (any
 character it does not know is dropped), while :func:`clean_text` also says when
 a transcript should not be used at all: empty after normalisation, or holding
-characters that are neither letters, digits nor punctuation (another script, an
-emoji, a control character). Dropping those silently would change the words, so
-importers skip such utterances and count them with their ids.
+letters of another script or control characters. Dropping those silently
+would change the words, so importers skip such utterances and count them with
+their ids. Punctuation and symbols (Unicode categories P* and S*, emoji
+included) carry no words and are dropped, keeping the utterance:
+``"great 🙂"`` becomes ``"GREAT"``.
 """
 
 import re

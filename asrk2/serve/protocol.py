@@ -165,6 +165,8 @@ def parse_text_message(
         obj = json.loads(text)
     except ValueError as e:
         raise ProtocolError("bad_json", f"text message is not JSON: {e}") from None
+    except RecursionError:  # e.g. 30,000 '[': deeper than the parser's stack
+        raise ProtocolError("bad_json", "text message is nested too deeply") from None
     if not isinstance(obj, dict):
         raise ProtocolError("bad_json", "text message must be a JSON object")
     kind = obj.get("type")

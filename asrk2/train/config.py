@@ -109,6 +109,13 @@ class TrainConfig:
     cmvn_max_cuts: int = 20000
 
     def __post_init__(self) -> None:
+        if self.num_epochs < 1:
+            raise ValueError(f"num_epochs must be >= 1, got {self.num_epochs}")
+        if self.log_interval < 1:
+            raise ValueError(f"log_interval must be >= 1, got {self.log_interval}")
+        for name in ("max_steps", "save_every_n", "keep_last_n", "num_threads"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.cmvn_max_cuts < 1:
             raise ValueError(f"cmvn_max_cuts must be >= 1, got {self.cmvn_max_cuts}")
 
