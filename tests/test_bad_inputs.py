@@ -153,3 +153,29 @@ def test_train_refuses_out_of_range_settings_before_starting(
     assert run.returncode != 0
     assert f"{config}.{message}" in run.stderr
     assert "Traceback" not in run.stderr and not (tmp_path / "exp").exists()
+
+
+def test_manifests_made_in_a_recipe_dir_work_from_any_directory(
+    tiny_kaldi_dir, tmp_path, monkeypatch
+):
+    """Relative wav.scp paths and --output-dir: the manifests still load elsewhere."""
+    recipe = tiny_kaldi_dir.parent
+    wav_scp = tiny_kaldi_dir / "wav.scp"
+    wav_scp.write_text(wav_scp.read_text().replace(f"{recipe}/", ""))  # relative
+    for script, args in [
+        ("prepare_kaldi.py", ["--data-dir", "data", "--output-dir", "data/manifests",
+                              "--prefix", "tiny", "--split", "train"]),
+        ("compute_fbank.py", ["--cuts", "data/manifests/tiny_cuts_train.jsonl.gz",
+                              "--output-dir", "data/fbank", "--device", "cpu"]),
+    ]:  # fmt: skip
+        run = subprocess.run([sys.executable, str(ROOT / "local" / script), *args],
+                             capture_output=True, text=True, cwd=recipe)  # fmt: skip
+        assert run.returncode == 0, run.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cuts = CutSet.from_file(recipe / "data/fbank/tiny_cuts_train.jsonl.gz")
+    assert len(cuts) == 3
+    for cut in cuts:
+        assert cut.load_features().shape == (cut.num_frames, 80)
+        assert cut.load_audio().shape == (1, cut.num_samples)

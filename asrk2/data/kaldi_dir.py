@@ -248,12 +248,22 @@ def _write_clean_copy(
 
 
 def _as_probed(recording: Recording, info: AudioInfo) -> Recording:
-    """The recording with its file's real rate and channels.
+    """The recording with its file's real rate and channels, and absolute path.
 
     lhotse's Kaldi loader declares one channel and the given rate for every
     entry when ``reco2dur`` exists; a stereo file declared mono would load as
-    ``(2, T)`` where ``(1, T)`` is expected (twice the fbank frames).
+    ``(2, T)`` where ``(1, T)`` is expected (twice the fbank frames). Kaldi's
+    relative paths are relative to the recipe directory; made absolute, the
+    manifests work from any directory.
     """
+    recording = fastcopy(
+        recording,
+        sources=[
+            fastcopy(s, source=str(Path(s.source).resolve()))
+            if s.type == "file" else s
+            for s in recording.sources
+        ],
+    )  # fmt: skip
     if info.num_channels > 1:
         channels = list(range(info.num_channels))
         recording = fastcopy(

@@ -94,7 +94,7 @@ def make_babble(
 def _write(path: Path, samples: np.ndarray, sample_rate: int) -> Recording:
     with atomic_path(path) as tmp:
         sf.write(str(tmp), samples, sample_rate, subtype="PCM_16")
-    return Recording.from_file(path, recording_id=path.stem)
+    return Recording.from_file(path.resolve(), recording_id=path.stem)
 
 
 def make_noise_corpus(
@@ -196,7 +196,7 @@ def make_rir_bank(
         with atomic_path(path) as tmp:
             # float wav: an impulse response's tail is far below 16-bit's step.
             sf.write(str(tmp), rir, sample_rate, subtype="FLOAT")
-        recordings.append(Recording.from_file(path, recording_id=path.stem))
+        recordings.append(Recording.from_file(path.resolve(), recording_id=path.stem))
     rirs = RecordingSet.from_recordings(recordings)
     manifest = out_dir / "rirs.jsonl.gz"
     with atomic_path(manifest) as tmp:

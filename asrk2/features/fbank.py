@@ -279,13 +279,17 @@ def compute_fbank(
     Args:
       cuts: cuts with recordings (typically trimmed to supervisions, so long
         recordings are never loaded whole); eager or lazy.
-      storage_path: lilcom chunky archive (``.lca``) for the feature matrices.
+      storage_path: lilcom chunky archive (``.lca``) for the feature matrices;
+        the manifest records it as an absolute path.
       manifest_path: where the cuts-with-features manifest goes.
       config: fbank options.
     Returns:
       The cuts with features attached: eager if ``cuts`` was eager, else a
       lazy CutSet over ``manifest_path``.
     """
+    # Absolute, so the manifest works from any directory, not only the
+    # recipe's (where a relative path would be resolved).
+    storage_path = Path(storage_path).resolve()
     extractor = make_fbank_extractor(config)
     remove_stale_temporaries(Path(manifest_path).parent, Path(manifest_path).name)
     was_lazy = cuts.is_lazy
