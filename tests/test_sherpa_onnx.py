@@ -20,7 +20,12 @@ from conftest import write_tone
 
 from asrk2.config import to_dict
 from asrk2.decode.methods import MethodOptions, decode_batch, load_graphs
-from asrk2.export.onnx import HLG_FST, export_onnx, k2_to_openfst
+from asrk2.export.onnx import (
+    HLG_FST,
+    STREAMING_MODEL_FILE,
+    export_onnx,
+    k2_to_openfst,
+)
 from asrk2.features.fbank import FbankConfig, make_fbank_extractor
 from asrk2.lang.bpe import load_bpe
 from asrk2.lang.graphs import load_fsa
@@ -258,3 +263,75 @@ def test_failed_export_leaves_the_previous_one_intact(setup, tmp_path, monkeypat
         export_onnx(setup["root"] / "exp", None, 1, setup["lang"], out, int8=False)
     assert (out / "model.onnx").read_bytes() == before
     assert not list(tmp_path.glob(".out.*"))
+
+
+CHUNK, LEFT_CHUNKS = 16, 4
+
+
+def _sherpa_online(setup, wav: Path) -> Tuple[str, np.ndarray]:
+    """sherpa-onnx's streaming recogniser on one file: text and its fbank frames."""
+    out: Path = setup["out"]
+    recognizer = sherpa_onnx.OnlineRecognizer.from_wenet_ctc(
+        tokens=str(out / "tokens.txt"), model=str(out / STREAMING_MODEL_FILE),
+        chunk_size=CHUNK, num_left_chunks=LEFT_CHUNKS, num_threads=1,
+    )  # fmt: skip
+    samples, rate = sf.read(wav, dtype="float32")
+    stream = recognizer.create_stream()
+    stream.accept_waveform(rate, samples)
+    stream.input_finished()
+    # Read before decoding, which drops the frames it has used.
+    num_frames = (len(samples) + 80) // 160  # Kaldi's count with snip_edges=False
+    frames = np.reshape(stream.get_frames(0, num_frames), (num_frames, -1))
+    while recognizer.is_ready(stream):
+        recognizer.decode_stream(stream)
+    return recognizer.get_result(stream).strip(), frames
+
+
+def _asrk2_streaming_text(setup, feats: torch.Tensor) -> str:
+    """asrk2's chunk-by-chunk encoder on the chunks sherpa-onnx processes.
+
+    sherpa-onnx runs a chunk of 4c + 3 frames (shift 4c) while more frames
+    than that are left (``IsReady``: processed + chunk length < ready).
+    """
+    model, sp = setup["model"], setup["sp"]
+    state = model.encoder.init_state(1)
+    log_probs, start = [], 0
+    with torch.no_grad():
+        while start + 4 * CHUNK + 3 < len(feats):
+            new = feats[None, : 4 * CHUNK + 3] if start == 0 else feats[
+                None, start + 3 : start + 4 * CHUNK + 3]  # fmt: skip
+            out, state = model.encoder.forward_chunk(new, state, CHUNK * LEFT_CHUNKS)
+            log_probs.append(model.ctc_log_probs(out)[0])
+            start += 4 * CHUNK
+    best = torch.unique_consecutive(torch.cat(log_probs).argmax(-1))
+    return sp.decode([int(t) for t in best if t != 0]).strip()
+
+
+def test_sherpa_onnx_streaming_text_equals_asrk2_streaming(setup) -> None:
+    """Online sherpa-onnx (its fbank, its chunking, its caches) = asrk2's chunk loop."""
+    texts = []
+    for wav, feats in zip(setup["wavs"], setup["feats"]):
+        theirs, frames = _sherpa_online(setup, wav)
+        # Its fbank of 16-bit-range samples, shifted back and floored as the
+        # exported graph does, is asrk2's fbank.
+        floor = np.log(np.finfo(np.float32).eps)
+        shifted = np.maximum(frames - 2 * np.log(32768.0), floor)
+        np.testing.assert_allclose(shifted, feats.numpy(), atol=2e-3)
+        ours = _asrk2_streaming_text(setup, feats)
+        assert theirs == ours
+        texts.append(ours)
+    assert any(texts), "the model should emit tokens"
+
+
+def test_streaming_export_of_a_non_causal_model_is_refused(setup, tmp_path) -> None:
+    config = ExperimentConfig()
+    enc = ConformerConfig(**{**ENC.__dict__, "causal": False})
+    config.model = CtcModelConfig(encoder=enc, vocab_size=setup["sp"].get_piece_size())
+    exp = tmp_path / "exp"
+    state = {"model": CtcModel(config.model).state_dict(), "config": to_dict(config)}
+    save_checkpoint(exp / "epoch-1.pt", state)
+    with pytest.raises(ValueError, match="not causal"):
+        export_onnx(exp, None, 1, setup["lang"], tmp_path / "out", streaming=True)
+    assert not (tmp_path / "out").exists()
+    summary = export_onnx(exp, None, 1, setup["lang"], tmp_path / "out", int8=False)
+    assert STREAMING_MODEL_FILE not in summary.files  # by default only when causal

@@ -21,6 +21,22 @@ and returns ``log_probs`` (N, T', V) (log-softmax) and ``log_probs_len``
 graph (the encoder's :class:`~asrk2.model.conformer.FeatureNormalizer`),
 because sherpa-onnx normalises nothing itself.
 
+The streaming model (``model-streaming.onnx``, causal models only) has the
+interface of sherpa-onnx's online ``wenet_ctc`` models, the one streaming CTC
+layout its Python API offers: inputs ``x`` (1, 4c + 3, 80) for a chunk of c
+output frames, ``offset``, ``required_cache_size``, ``attn_cache`` (layers,
+heads, R, 2 d_model / heads), ``conv_cache`` (layers, 1, d_model, K - 1),
+``attn_mask`` (1, 1, R + c); outputs ``log_probs`` and the two caches. sherpa-
+onnx feeds overlapping windows of 4c + 3 frames every 4c frames, which is
+exactly what asrk2's streaming encoder reads (its feature cache holds the 3
+frames of overlap), and a cache of R = c * num_left_chunks frames, zeros
+masked out until filled: asrk2's attention cache (the normalised inputs of
+each layer, d_model per frame) is kept in the first half of each frame's
+slot. For these models sherpa-onnx scales samples to the 16-bit range before
+fbank, which adds 2 ln 32768 to every log-mel value except at Kaldi's energy
+floor; the graph subtracts it and re-applies the floor, which reproduces the
+fbank asrk2 trains on.
+
 ``HLG.fst`` is the k2 HLG converted to an OpenFst vector FST. sherpa-onnx's
 CTC FST decoder (kaldi-decoder) reads token ``t`` as input label ``t + 1``:
 0 is epsilon in OpenFst, so blank (token 0) is label 1. Output labels are
@@ -34,6 +50,7 @@ Layout facts are from sherpa-onnx's sources
 
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -59,16 +76,20 @@ __all__ = [
     "MODEL_INT8_FILE",
     "OfflineCtcForOnnx",
     "OnnxExportSummary",
+    "STREAMING_MODEL_FILE",
+    "StreamingCtcForOnnx",
     "export_onnx",
     "k2_to_openfst",
     "quantize_onnx_int8",
     "write_offline_onnx",
+    "write_streaming_onnx",
 ]
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.onnx"
 MODEL_INT8_FILE = "model.int8.onnx"
+STREAMING_MODEL_FILE = "model-streaming.onnx"
 HLG_FST = "HLG.fst"
 TOKENS_FILE = "tokens.txt"
 # The opset sherpa-onnx's own exporters use; onnxruntime runs every later one.
@@ -109,6 +130,79 @@ class OfflineCtcForOnnx(nn.Module):
         encoder_out, out_lens = self.encoder(x, x_lens, -1, -1)
         log_probs = self.ctc_output(encoder_out).log_softmax(dim=-1)
         return log_probs, out_lens.to(torch.int64)
+
+
+# log(32768 ** 2): fbank of 16-bit-range samples minus fbank of [-1, 1] samples.
+_INT16_LOG_ENERGY = 2 * math.log(32768.0)
+# Kaldi's fbank takes log(max(energy, FLT_EPSILON)).
+_LOG_ENERGY_FLOOR = math.log(float(torch.finfo(torch.float32).eps))
+
+
+class StreamingCtcForOnnx(nn.Module):
+    """A causal model's chunk step, with sherpa-onnx's online WeNet CTC interface.
+
+    See the module docstring for the layout. The weights and the arithmetic
+    are those of :meth:`Conformer.forward_chunk_tensors` with a fixed-size
+    attention cache; ``offset`` and ``required_cache_size`` are accepted for
+    the interface and not needed (positions are relative, the cache size is
+    the cache's shape).
+
+    Args:
+      model: the trained model (``causal: true``); it is put in eval mode.
+    """
+
+    def __init__(self, model: CtcModel) -> None:
+        super().__init__()
+        model.eval()
+        self.encoder = model.encoder
+        self.ctc_output = model.ctc_output
+        self.d_model = model.config.encoder.d_model
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        offset: torch.Tensor,
+        required_cache_size: torch.Tensor,
+        attn_cache: torch.Tensor,
+        conv_cache: torch.Tensor,
+        attn_mask: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """CTC log-probs of one chunk, and the caches for the next.
+
+        Args:
+          x: (1, 4c + 3, C) fbank of 16-bit-range samples.
+          offset: (1,) int64, unused.
+          required_cache_size: (1,) int64, unused.
+          attn_cache: (layers, heads, R, 2 d_model / heads).
+          conv_cache: (layers, 1, d_model, K - 1).
+          attn_mask: (1, 1, R + c) bool, True where a key is valid.
+        Returns:
+          ``(log_probs (1, c, V), next_attn_cache, next_conv_cache)``, the
+          caches shaped like the inputs.
+        """
+        enc = self.encoder
+        feats = (x - _INT16_LOG_ENERGY).clamp(min=_LOG_ENERGY_FLOOR)
+        out = enc.embed(enc.feature_norm(feats))
+        chunk = out.size(1)
+        layers, heads, cache_frames, slot = attn_cache.shape
+        # (layers, heads, R, slot) <-> (layers, 1, R, heads * slot): asrk2's
+        # d_model values per frame in the first half of the 2 * d_model.
+        flat = attn_cache.permute(0, 2, 1, 3).reshape(layers, 1, cache_frames, -1)
+        out, pos_emb = enc.pos_enc(out, cache_frames + chunk)
+        blocked = ~attn_mask
+        next_attn: List[torch.Tensor] = []
+        next_conv: List[torch.Tensor] = []
+        for i, layer in enumerate(enc.layers):
+            cache = flat[i, :, :, : self.d_model]
+            out, attn, conv = layer.forward_chunk(
+                out, pos_emb, cache, conv_cache[i], -1, blocked
+            )
+            attn = attn[:, chunk:]  # the newest R frames
+            attn = torch.cat([attn, torch.zeros_like(attn)], dim=2)
+            next_attn.append(attn.reshape(cache_frames, heads, slot).transpose(0, 1))
+            next_conv.append(conv)
+        log_probs = self.ctc_output(out).log_softmax(dim=-1)
+        return log_probs, torch.stack(next_attn), torch.stack(next_conv)
 
 
 def _check_opset(opset: int) -> None:
@@ -175,6 +269,75 @@ def write_offline_onnx(
         )  # fmt: skip
     _add_metadata(path, metadata or {})
     return path
+
+
+def write_streaming_onnx(
+    model: CtcModel,
+    path: PathLike,
+    metadata: Dict[str, str],
+    opset: int = DEFAULT_OPSET,
+) -> Path:
+    """Traces the chunk step into an ONNX file (chunk and cache sizes dynamic).
+
+    Args:
+      model: a trained causal model.
+      path: the ``.onnx`` file to write.
+      metadata: ``key -> value`` strings for the model's metadata (sherpa-onnx
+        reads head, num_blocks, output_size, cnn_module_kernel,
+        right_context, subsampling_factor, vocab_size).
+      opset: ONNX opset version.
+    Returns:
+      ``path``.
+    """
+    _check_opset(opset)
+    enc = model.config.encoder
+    module = StreamingCtcForOnnx(model).eval()
+    chunk, cache = 16, 64
+    slot = 2 * enc.d_model // enc.num_heads
+    inputs = (
+        torch.zeros(1, 4 * chunk + 3, enc.num_features),
+        torch.tensor([cache], dtype=torch.int64),
+        torch.tensor([cache], dtype=torch.int64),
+        torch.zeros(enc.num_layers, enc.num_heads, cache, slot),
+        torch.zeros(enc.num_layers, 1, enc.d_model, enc.conv_kernel_size - 1),
+        torch.ones(1, 1, cache + chunk, dtype=torch.bool),
+    )
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", "Constant folding", UserWarning)
+        warnings.filterwarnings("ignore", "The shape inference of prim", UserWarning)
+        torch.onnx.export(
+            module, inputs, str(path), opset_version=opset,
+            input_names=["x", "offset", "required_cache_size", "attn_cache",
+                         "conv_cache", "attn_mask"],
+            output_names=["log_probs", "next_att_cache", "next_conv_cache"],
+            dynamic_axes={"x": {1: "T"}, "attn_cache": {2: "R"},
+                          "attn_mask": {2: "R_plus_c"}, "log_probs": {1: "c"},
+                          "next_att_cache": {2: "R"}},
+        )  # fmt: skip
+    _restore_unused_inputs(Path(path), {"offset": 1, "required_cache_size": 2})
+    _add_metadata(Path(path), metadata)
+    return Path(path)
+
+
+def _restore_unused_inputs(path: Path, positions: Dict[str, int]) -> None:
+    """Puts back the int64 (1,) inputs the exporter dropped for being unused.
+
+    sherpa-onnx passes the six inputs of the layout by position, so the two
+    this model does not need must still be declared, in their places (ONNX
+    allows graph inputs no node reads).
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(path))
+    names = [i.name for i in model.graph.input]
+    for name, position in sorted(positions.items(), key=lambda kv: kv[1]):
+        if name not in names:
+            info = helper.make_tensor_value_info(name, TensorProto.INT64, [1])
+            model.graph.input.insert(position, info)
+            names.insert(position, name)
+    onnx.save(model, str(path))
 
 
 def quantize_onnx_int8(src: PathLike, dst: PathLike) -> Path:
@@ -282,11 +445,13 @@ def export_onnx(
     out_dir: PathLike,
     int8: bool = True,
     opset: int = DEFAULT_OPSET,
+    streaming: Optional[bool] = None,
 ) -> OnnxExportSummary:
     """Averages checkpoints and writes a sherpa-onnx model directory.
 
     ``out_dir`` gets ``model.onnx``, ``model.int8.onnx`` (with ``int8``),
-    ``tokens.txt``, ``HLG.fst`` when the lang dir has ``HLG.pt``, and
+    ``model-streaming.onnx`` (with ``streaming``), ``tokens.txt``,
+    ``HLG.fst`` when the lang dir has ``HLG.pt``, and
     ``meta.json`` (asrk2's record: checkpoints, feature options). Everything
     is checked first and written into a temporary directory beside
     ``out_dir``, which replaces ``out_dir`` only when complete, so a failed
@@ -300,11 +465,14 @@ def export_onnx(
       out_dir: the export directory (replaced if it exists).
       int8: also write the int8 model.
       opset: ONNX opset version.
+      streaming: also write the streaming model; None: when the model is
+        causal.
     Returns:
       What was written.
     Raises:
       FileNotFoundError: missing checkpoints, lang dir or tokens.txt.
-      ValueError: out-of-range ``avg`` or ``opset``, tokens that do not fit.
+      ValueError: out-of-range ``avg`` or ``opset``, tokens that do not fit,
+        ``streaming`` for a model that is not causal.
     """
     exp_dir, lang_dir, out_dir = Path(exp_dir), Path(lang_dir), Path(out_dir)
     if not lang_dir.is_dir():
@@ -313,6 +481,13 @@ def export_onnx(
     model, config = load_model(exp_dir, epoch, avg)
     vocab_size = config.model.vocab_size
     _check_tokens(lang_dir, vocab_size)
+    enc = config.model.encoder
+    if streaming and not enc.causal:
+        raise ValueError(
+            f"{exp_dir}: the model is not causal (model.encoder.causal: false), so "
+            "it cannot stream; export it without streaming"
+        )
+    streaming = enc.causal if streaming is None else streaming
     from asrk2.export.build import _chosen_checkpoints, _feature_options
 
     checkpoints = [p.name for p in _chosen_checkpoints(exp_dir, epoch, avg)]
@@ -332,6 +507,21 @@ def export_onnx(
         if int8:
             quantize_onnx_int8(tmp / MODEL_FILE, tmp / MODEL_INT8_FILE)
             files.append(MODEL_INT8_FILE)
+        if streaming:
+            streaming_meta = {
+                **metadata,
+                "model_type": "wenet_ctc",
+                "comment": metadata["comment"].replace("offline", "streaming"),
+                "head": str(enc.num_heads),
+                "num_blocks": str(enc.num_layers),
+                "output_size": str(enc.d_model),
+                "cnn_module_kernel": str(enc.conv_kernel_size),
+                # sherpa-onnx feeds (chunk - 1) * 4 + right_context + 1 frames.
+                "right_context": "6",
+            }
+            write_streaming_onnx(model, tmp / STREAMING_MODEL_FILE, streaming_meta,
+                                 opset)  # fmt: skip
+            files.append(STREAMING_MODEL_FILE)
         shutil.copyfile(lang_dir / TOKENS_FILE, tmp / TOKENS_FILE)
         if (lang_dir / "HLG.pt").is_file():
             k2_to_openfst(load_fsa(lang_dir / "HLG.pt")).write(str(tmp / HLG_FST))

@@ -283,6 +283,7 @@ class ConformerLayer(nn.Module):
         attn_cache: torch.Tensor,
         conv_cache: torch.Tensor,
         left_context_frames: int,
+        attn_mask: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Applies the block to the next chunk of a stream (no padding inside).
 
@@ -292,12 +293,15 @@ class ConformerLayer(nn.Module):
           attn_cache: earlier normalised attention inputs, (N, K - T, d_model).
           conv_cache: see :meth:`ConvolutionModule.forward_chunk`.
           left_context_frames: frames the new attention cache keeps; < 0 all.
+          attn_mask: bool, broadcastable to (N, T, K), True where a key is not
+            to be seen: for a fixed-size cache whose oldest frames are not
+            filled yet (the ONNX streaming layout); None for none.
         Returns:
           ``(out (N, T, d_model), new_attn_cache, new_conv_cache)``.
         """
         x = x + 0.5 * self.ff_macaron(self.norm_ff_macaron(x))
         h = self.norm_mha(x)
-        x = x + self.self_attn(h, pos_emb, None, attn_cache)
+        x = x + self.self_attn(h, pos_emb, attn_mask, attn_cache)
         new_attn = torch.cat([attn_cache, h], dim=1)
         if left_context_frames >= 0:
             new_attn = new_attn[:, max(0, new_attn.size(1) - left_context_frames) :]
