@@ -6,6 +6,7 @@ import logging
 import multiprocessing
 import multiprocessing.util
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Iterator, List, Union
 
 __all__ = [
+    "atomic_dir",
     "atomic_path",
     "atomic_write_text",
     "children_die_with_parent",
@@ -48,6 +50,28 @@ def atomic_path(path: Union[str, Path]) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Union[str, Path]) -> Iterator[Path]:
+    """Yields a temporary directory beside ``path``; it replaces ``path`` on success.
+
+    The directory version of :func:`atomic_path`: readers see the old
+    directory or the complete new one, never a half-written one, and on an
+    exception the temporary directory is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
 
 
 def remove_stale_temporaries(directory: Union[str, Path], pattern: str) -> List[Path]:

@@ -31,7 +31,7 @@ from asrk2.data.audio import AudioInfo, probe_audio
 from asrk2.data.manifests import CorpusWriter, manifest_path
 from asrk2.data.report import ImportReport
 from asrk2.data.text import clean_text
-from asrk2.utils import atomic_write_text
+from asrk2.utils import atomic_dir, atomic_write_text
 
 __all__ = [
     "ImportReport",
@@ -508,15 +508,7 @@ def export_kaldi_dir(
             "validate_data_dir.sh rejects; use prefix_speaker=True",
             data_dir,
         )
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=data_dir.parent, prefix=f".{data_dir.name}."))
-    try:
+    with atomic_dir(data_dir) as tmp:
         for name, table in tables.items():
             _write_table(tmp / name, table)
-        if data_dir.exists():
-            shutil.rmtree(data_dir)
-        tmp.rename(data_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return data_dir

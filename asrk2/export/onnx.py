@@ -51,9 +51,7 @@ Layout facts are from sherpa-onnx's sources
 import json
 import logging
 import math
-import os
 import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +66,7 @@ from asrk2.lang.graphs import load_fsa
 from asrk2.lang.lexicon import read_symbol_table
 from asrk2.model.conformer import Conformer
 from asrk2.model.ctc_model import CtcModel
-from asrk2.utils import _umask
+from asrk2.utils import atomic_dir
 
 __all__ = [
     "HLG_FST",
@@ -499,9 +497,7 @@ def export_onnx(
         "model_author": "asrk2",
         "comment": f"asrk2 conformer CTC, offline, from {', '.join(checkpoints)}",
     }
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
+    with atomic_dir(out_dir) as tmp:
         files = [MODEL_FILE, TOKENS_FILE]
         write_offline_onnx(model.cpu(), tmp / MODEL_FILE, metadata, opset)
         if int8:
@@ -535,13 +531,6 @@ def export_onnx(
             "torch_version": torch.__version__,
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     summary = OnnxExportSummary(
         out_dir=out_dir,
         checkpoints=checkpoints,
