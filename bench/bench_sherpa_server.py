@@ -35,9 +35,13 @@ from bench import bench_serve
 from bench.common import Row, demo_model
 
 NUM_STREAMS = bench_serve.NUM_STREAMS
+# sherpa-onnx's server goes further; above 256 the clients (one Python
+# process) would be what is measured.
+SHERPA_NUM_STREAMS = NUM_STREAMS + (192, 256)
 LIMIT_S = 1.0
 SAMPLE_RATE = 16000
 MESSAGE_SECONDS = 0.1
+Level = Tuple[int, List[float], int]  # (streams, final latencies, failed)
 
 
 def _free_port() -> int:
@@ -127,12 +131,12 @@ def _p95(values: Sequence[float]) -> float:
     return float(np.percentile(values, 95)) if values else float("inf")
 
 
-def _sustained(levels: List[Tuple[int, List[float], int]]) -> int:
+def _sustained(levels: List[Level]) -> int:
     good = [n for n, final, failed in levels if not failed and _p95(final) < LIMIT_S]
     return max(good, default=0)
 
 
-def _describe(levels: List[Tuple[int, List[float], int]]) -> str:
+def _describe(levels: List[Level]) -> str:
     parts = []
     for n, final, failed in levels:
         failures = f" ({failed} failed)" if failed else ""
@@ -140,9 +144,9 @@ def _describe(levels: List[Tuple[int, List[float], int]]) -> str:
     return ", ".join(parts)
 
 
-def _run_levels(serve_level) -> List[Tuple[int, List[float], int]]:
+def _run_levels(serve_level, counts: Sequence[int]) -> List[Level]:
     levels = []
-    for n in NUM_STREAMS:
+    for n in counts:
         final, failed = serve_level(bench_serve.client_audio(True, n, seed=n))
         levels.append((n, final, failed))
         if failed or _p95(final) >= LIMIT_S:
@@ -159,7 +163,8 @@ def run(workdir: Path) -> List[Row]:
                        workdir / "onnx", int8=False, streaming=True)  # fmt: skip
     sherpa = SherpaServer(onnx.out_dir)
     try:
-        theirs = _run_levels(lambda audios: _sherpa_level(sherpa.url, audios))
+        theirs = _run_levels(lambda audios: _sherpa_level(sherpa.url, audios),
+                             SHERPA_NUM_STREAMS)  # fmt: skip
     finally:
         sherpa.stop()
     server = bench_serve.ServerProcess(use_demo=True)
@@ -170,14 +175,16 @@ def run(workdir: Path) -> List[Row]:
         return final, sum(not r.ok for r in results)
 
     try:
-        ours = _run_levels(asrk2_level)
+        ours = _run_levels(asrk2_level, NUM_STREAMS)
     finally:
         server.stop()
+    top = ("; every level tried was sustained, so the limit is higher"
+           if _sustained(theirs) == SHERPA_NUM_STREAMS[-1] else "")  # fmt: skip
     return [Row(
         "max real-time streams sustained, sherpa-onnx WebSocket server",
         float(_sustained(theirs)), "streams", "asrk2 WebSocket server",
         float(_sustained(ours)),
-        f"demo model, greedy, chunk 16, 1 compute thread each, 2 cores; p95 "
+        f"demo model, greedy, chunk 16, 1 compute thread each, 2 cores{top}; p95 "
         f"final latency < {LIMIT_S:g} s; sherpa-onnx {_describe(theirs)}; "
         f"asrk2 {_describe(ours)}",
     )]  # fmt: skip
