@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from lhotse import CutSet, Features, LilcomChunkyWriter
 from lhotse.cut import Cut
-from lhotse.utils import fastcopy
 from lhotse.features.kaldifeat import (
     KaldifeatFbank,
     KaldifeatFbankConfig,
     KaldifeatMelOptions,
 )
+from lhotse.utils import fastcopy
 
 from asrk2.data.report import ImportReport
 from asrk2.utils import atomic_path, remove_stale_temporaries
