@@ -64,7 +64,8 @@ class SherpaServer:
              "--wenet-ctc-chunk-size=16", "--wenet-ctc-num-left-chunks=4",
              "--num-work-threads=1", "--num-io-threads=1", "--num-threads=1",
              "--max-batch-size=32", "--enable-endpoint=false"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # It writes log.txt into its working directory.
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=onnx_dir,
         )  # fmt: skip
         self.url = f"ws://127.0.0.1:{self.port}"
         deadline = time.time() + 60
