@@ -1,7 +1,7 @@
 """Shared fixtures: tiny audio corpora written on the fly (no espeak needed)."""
 
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Sequence
 
 import numpy as np
 import pytest
@@ -39,6 +39,17 @@ def write_kaldi_dir(root: Path, utts: Dict[str, str], speaker: str = "spk1") -> 
     (data_dir / "utt2spk").write_text("\n".join(utt2spk) + "\n")
     (data_dir / "spk2utt").write_text(f"{speaker} " + " ".join(sorted(utts)) + "\n")
     return data_dir
+
+
+def edit_distance(ref: Sequence[str], hyp: Sequence[str]) -> int:
+    """Levenshtein distance between two word lists: a reference for the scorer,
+    independent of kaldialign (which it uses)."""
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1]
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 import yaml
+from conftest import edit_distance
 
 from asrk2.config import from_dict
 from asrk2.data.kaldi_dir import import_kaldi_dir
@@ -93,7 +94,7 @@ def test_pipeline_learns_and_decodes(tmp_path):
             for line in recogs.splitlines() if "\tref=" in line]  # fmt: skip
     hyps = [ast.literal_eval(line.split("hyp=", 1)[1])
             for line in recogs.splitlines() if "\thyp=" in line]  # fmt: skip
-    errors = sum(_edit_distance(r, h) for r, h in zip(refs, hyps))
+    errors = sum(edit_distance(r, h) for r, h in zip(refs, hyps))
     expected = 100.0 * errors / sum(len(r) for r in refs)
     assert summary["ctc-greedy"] == pytest.approx(expected, abs=0.01)
     assert (
@@ -101,13 +102,3 @@ def test_pipeline_learns_and_decodes(tmp_path):
         .read_text()
         .startswith("%WER")
     )
-
-
-def _edit_distance(ref, hyp) -> int:
-    """Levenshtein distance between two word lists."""
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1]

@@ -9,6 +9,7 @@ from typing import Any, Dict
 
 import pytest
 import torch
+from conftest import edit_distance
 
 from asrk2.config import from_dict
 from asrk2.losses import LossConfig
@@ -199,15 +200,6 @@ def test_schedules_warm_up_then_decay(kind: str) -> None:
         OptimConfig(scheduler="cosine", warmup_steps=10, total_steps=5)
 
 
-def _levenshtein(a, b) -> int:
-    row = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, y in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
-    return row[-1]
-
-
 def test_validation_wer_equals_ctc_greedy_decoding_with_H(corpus) -> None:
     from asrk2.decode.ctc_decode import build_ctc_topo, ctc_greedy_decode
     from asrk2.lang.bpe import load_bpe
@@ -224,7 +216,7 @@ def test_validation_wer_equals_ctc_greedy_decoding_with_H(corpus) -> None:
     errors, words = greedy_word_errors(sp, log_probs, lens, texts)
     hyps = ctc_greedy_decode(log_probs, lens, build_ctc_topo(vocab - 1))
     expected = sum(
-        _levenshtein(t.split(), sp.decode(h).split()) for t, h in zip(texts, hyps)
+        edit_distance(t.split(), sp.decode(h).split()) for t, h in zip(texts, hyps)
     )
     assert words == sum(len(t.split()) for t in texts)
     assert errors == expected > 0
