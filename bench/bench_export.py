@@ -28,10 +28,10 @@ from torch import nn
 from asrk2.config import load_yaml
 from asrk2.decode.ctc_decode import build_ctc_topo, ctc_greedy_decode
 from asrk2.decode.scoring import compute_wer
+from asrk2.experiment import ExperimentConfig
 from asrk2.export import export_model, load_exported, script_model
 from asrk2.features.fbank import torch_threads
 from asrk2.model import CtcModel
-from asrk2.train.config import ExperimentConfig
 from bench.common import DEMO_RECIPE, DemoModel, Row, cwd, demo_model
 
 BATCH_FRAMES = 6000  # 60 s of 10 ms frames per batch
@@ -45,7 +45,8 @@ Model = Callable[[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]
 def _batches(items: Sequence[Tuple[torch.Tensor, str]]) -> List[Batch]:
     """Length-sorted, zero-padded batches of at most :data:`BATCH_FRAMES` frames."""
     items = sorted(items, key=lambda it: it[0].size(0))
-    batches, current = [], []
+    batches: List[List[Tuple[torch.Tensor, str]]] = []
+    current: List[Tuple[torch.Tensor, str]] = []
     for item in items:
         if current and sum(f.size(0) for f, _ in current) + item[0].size(0) > (
             BATCH_FRAMES
@@ -116,7 +117,7 @@ def _demo_rows(demo: DemoModel, workdir: Path) -> List[Row]:
     export_model(exp_dir, newest, avg, lang_dir, float_dir, quantize=False)
     export_model(exp_dir, newest, avg, lang_dir, int8_dir, quantize=True)
     exported_float, exported_int8 = load_exported(float_dir), load_exported(int8_dir)
-    from asrk2.decode.offline import load_model
+    from asrk2.checkpoint import load_model
 
     eager, _ = load_model(exp_dir, newest, avg)
     batches = _demo_test_set(demo)

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -79,7 +79,7 @@ def _compile_worker(lang_dir: Path, minimize: bool) -> Dict[str, object]:
     return out
 
 
-def _compile(lang_dir: Path, minimize: bool = True) -> Dict[str, object]:
+def _compile(lang_dir: Path, minimize: bool = True) -> Dict[str, Any]:
     """Runs :func:`_compile_worker` in a fresh Python process."""
     code = (
         "import json, sys; from pathlib import Path; "

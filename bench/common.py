@@ -46,7 +46,7 @@ class Row:
 
     @property
     def ratio(self) -> Optional[float]:
-        if self.comparison_value in (None, 0):
+        if self.comparison_value is None or self.comparison_value == 0:
             return None
         return self.value / self.comparison_value
 
@@ -110,9 +110,9 @@ class DemoModel:
 
 def demo_model() -> Optional[DemoModel]:
     """The demo model of ``make demo``; None if it has not been trained yet."""
+    from asrk2.checkpoint import epoch_checkpoints
     from asrk2.config import load_yaml
-    from asrk2.train.checkpoint import epoch_checkpoints
-    from asrk2.train.config import ExperimentConfig
+    from asrk2.experiment import ExperimentConfig
 
     config = load_yaml(ExperimentConfig, DEMO_RECIPE / "conf/demo.yaml")
     exp_dir = DEMO_RECIPE / "exp/demo"

@@ -1,5 +1,5 @@
 """Tests for asrk2.losses.ctc against torch's ctc_loss and a plain forward algorithm."""
-from typing import List, Tuple
+from typing import List, Tuple, cast
 
 import k2
 import pytest
@@ -131,10 +131,11 @@ def test_gradients_match_references(seed: int) -> None:
         log_probs, lens, k2.ctc_graph(targets), output_beam=EXACT_BEAM
     ).backward()
     ref_lp = log_probs.detach().double().requires_grad_()
-    sum(
+    ref_loss = sum(
         reference_nll(ref_lp[n, : int(lens[n])], targets[n])
         for n in range(len(targets))
-    ).backward()
+    )
+    cast(torch.Tensor, ref_loss).backward()  # a sum of at least one tensor
     assert torch.allclose(log_probs.grad.double(), ref_lp.grad, atol=1e-4)
     assert torch.all(log_probs.grad[torch.arange(12)[None, :] >= lens[:, None]] == 0)
 

@@ -1,6 +1,6 @@
 """Tests for asrk2.lang.fsa_minimize against Myhill-Nerode counts on tiny FSAs."""
 
-from typing import FrozenSet, List, Tuple
+from typing import FrozenSet, List, Set, Tuple
 
 import k2
 import pytest
@@ -56,7 +56,7 @@ def right_languages(fsa: k2.Fsa) -> List[FrozenSet[Tuple]]:
 
     def lang(s: int) -> FrozenSet[Tuple]:
         if s not in memo:
-            out = set()
+            out: Set[Tuple] = set()
             for (src, dst, label), score in zip(arcs, scores):
                 if src == s:
                     step = (label, round(score * 1024))

@@ -1,6 +1,7 @@
 """Tests for asrk2.lang.lexicon: tables, disambiguation, BPE and CMUdict lexicons."""
 
 from pathlib import Path
+from typing import Dict, List
 
 import pytest
 
@@ -119,7 +120,7 @@ def test_bpe_lexicon_rejects_unencodable_word(tmp_path: Path, sentences) -> None
 def test_cmudict_lexicon_strips_stress_and_reports_oovs() -> None:
     lexicon, oovs = cmudict_lexicon(["READ", "O'CLOCK", "ZORBLAX", "TV"])
     assert oovs == ["ZORBLAX"]
-    prons = {}
+    prons: Dict[str, List[List[str]]] = {}
     for word, phones in lexicon:
         prons.setdefault(word, []).append(phones)
     assert prons["!SIL"] == [["SIL"]] and prons["<unk>"] == [["SPN"]]

@@ -148,6 +148,7 @@ def test_all_gradients_are_finite(scale: float) -> None:
         assert torch.isfinite(x.grad).all(), name
     nll = torch.tensor([0.0, 1e-6, 3.0, 300.0], requires_grad=True)
     ctc_focal_loss(nll, 2.0).backward()
+    assert nll.grad is not None
     assert torch.isfinite(nll.grad).all()
 
 

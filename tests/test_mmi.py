@@ -143,7 +143,10 @@ def test_mmi_prefers_correct_transcript_after_training() -> None:
         opt.zero_grad()
         loss = loss_fn(model(x).log_softmax(-1), lens, ids).sum()
         loss.backward()
-        assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+        assert all(
+            p.grad is not None and torch.isfinite(p.grad).all()
+            for p in model.parameters()
+        )
         opt.step()
     with torch.no_grad():
         log_probs = model(x).log_softmax(-1)

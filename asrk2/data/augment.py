@@ -27,7 +27,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Type, Union
 
 import torch
 from lhotse import CutSet, RecordingSet
@@ -242,7 +242,9 @@ class AudioAugmentConfig:
         )
 
 
-def _load_manifest(path: str, setting: str, kind: type):
+def _load_manifest(
+    path: str, setting: str, kind: Union[Type[CutSet], Type[RecordingSet]]
+):
     """Reads a noise (CutSet) or RIR (RecordingSet) manifest and checks that its
     audio can be read; a missing, empty or unreadable one is an error naming
     the setting, raised before training starts."""

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple, cast
 
 from lhotse import CutSet, Recording
 from lhotse.cut import Cut, MonoCut
@@ -69,7 +69,7 @@ def read_kaldi_table(path: Path) -> Dict[str, str]:
     return table
 
 
-def _write_table(path: Path, table: Dict[str, object]) -> None:
+def _write_table(path: Path, table: Mapping[str, object]) -> None:
     lines = [f"{k} {v}".rstrip() for k, v in sorted(table.items())]
     atomic_write_text(path, "".join(line + "\n" for line in lines))
 
@@ -346,7 +346,9 @@ def import_kaldi_dir(
         channel=channel,
     ) as writer:
         for rec in recordings:
-            writer.write(_as_probed(rec, probes[rec.id][0]), by_rec.get(rec.id, []))
+            info = probes[rec.id][0]
+            assert info is not None, rec.id  # only readable recordings are kept
+            writer.write(_as_probed(rec, info), by_rec.get(rec.id, []))
     return CutSet.from_file(manifest_path(output_dir, prefix, "cuts", split)).to_eager()
 
 
@@ -466,7 +468,8 @@ def _export_tables(cuts: CutSet, prefix_speaker: bool) -> Dict[str, Dict[str, st
         tables["utt2dur"][utt] = _fmt_time(cut.duration)
         genders.setdefault(spk, gender)
     if genders and all(g in ("m", "f", "male", "female") for g in genders.values()):
-        tables["spk2gender"] = {s: g[0] for s, g in genders.items()}
+        # None is not among the genders checked just above.
+        tables["spk2gender"] = {s: cast(str, g)[0] for s, g in genders.items()}
     return tables
 
 

@@ -133,6 +133,7 @@ class CorpusWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         stack, self._stack = self._stack, None
+        assert stack is not None, "__exit__ without __enter__"
         stack.__exit__(exc_type, exc, tb)
         if exc_type is None:
             self.report.write(report_path(self.output_dir, self.prefix, self.split))

@@ -291,7 +291,8 @@ def _check_espeak(voices: Set[str]) -> str:
             "espeak-ng was not found on PATH; "
             "install it with `apt-get install espeak-ng`"
         )
-    accents, variants = set(), set()
+    accents: Set[str] = set()
+    variants: Set[str] = set()
     for kind, names in (("en", accents), ("variant", variants)):
         listing = subprocess.run(
             [espeak, f"--voices={kind}"], capture_output=True, text=True, check=True

@@ -91,7 +91,7 @@ def _sessions_by_split(tsv: Path, splits: Sequence[str]) -> Dict[str, Set[str]]:
 
 def _shadow_audio(
     audio_dir: Path, shadow: Path
-) -> Tuple[Dict[str, Path], Dict[str, str]]:
+) -> Tuple[Dict[str, Path], Dict[str, Optional[str]]]:
     """Links the readable ``*.ogg`` files under ``shadow/raw_audios/en``.
 
     Returns:
@@ -99,7 +99,8 @@ def _shadow_audio(
       for every session file found (None when readable).
     """
     to_id = RecordingIdFn(language=_LANG)
-    links, status = {}, {}
+    links: Dict[str, Path] = {}
+    status: Dict[str, Optional[str]] = {}
     for path in sorted(audio_dir.rglob("*.ogg")):
         rec_id = to_id(path)
         _, status[rec_id] = probe_audio(str(path))

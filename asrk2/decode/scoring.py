@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import kaldialign
 
@@ -167,7 +167,7 @@ def _count_errors(results: Sequence[Result]) -> Tuple[Counter, Counter, Counter]
     return subs, dels, ins
 
 
-def _most_common(counter: Counter) -> List[Tuple[object, int]]:
+def _most_common(counter: Counter) -> List[Tuple[Any, int]]:
     """Items by count descending, ties by key, so files are reproducible."""
     return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
 

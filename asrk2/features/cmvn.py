@@ -130,6 +130,7 @@ def compute_global_cmvn(
         used += 1
     if total is None or frames == 0:
         raise ValueError("global CMVN: no cut with readable features")
+    assert total_sq is not None  # set together with total
     mean = total / frames
     var = np.maximum(total_sq / frames - mean**2, 0.0)
     std = np.maximum(np.sqrt(var), _MIN_STD)

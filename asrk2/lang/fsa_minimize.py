@@ -27,7 +27,7 @@ Example::
 """
 
 import logging
-from typing import Tuple
+from typing import Dict, Tuple
 
 import k2
 import numpy as np
@@ -68,7 +68,7 @@ def _aux_keys(fsa: k2.Fsa) -> np.ndarray:
     keys[lengths == 1] = values[splits[:-1][lengths == 1]]
     offset = int(values.max(initial=0)) + 2
     long_arcs = np.nonzero(lengths > 1)[0]
-    seen = {}
+    seen: Dict[Tuple[int, ...], int] = {}
     for a in long_arcs.tolist():
         seq = tuple(values[splits[a] : splits[a + 1]].tolist())
         keys[a] = offset + seen.setdefault(seq, len(seen))

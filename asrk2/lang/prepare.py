@@ -198,8 +198,8 @@ def prepare_bpe_lang(
         words = _transcript_words(lang_dir, extra_words)
         write_symbol_table(make_word_table(words, specials=(UNK_WORD,)), words_txt)
     if not _skip("BPE lexicon", [lexicon_txt], [model, words_txt]):
-        words = (w for w in read_symbol_table(words_txt) if w not in _NOT_LM_WORDS)
-        write_lexicon(bpe_lexicon(words, load_bpe(model)), lexicon_txt)
+        lm_words = (w for w in read_symbol_table(words_txt) if w not in _NOT_LM_WORDS)
+        write_lexicon(bpe_lexicon(lm_words, load_bpe(model)), lexicon_txt)
     _build_L(lang_dir)
 
 

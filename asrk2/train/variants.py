@@ -22,7 +22,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Union
 
 from asrk2.decode.scoring import read_wer_summary
 from asrk2.utils import atomic_write_text
@@ -92,9 +92,9 @@ def run_variant(
     recipe: Path,
     config: Path,
     exp_root: Path,
-    train_cuts: Path,
-    valid_cuts: Path,
-    test_cuts: Path,
+    train_cuts: Union[str, Path],
+    valid_cuts: Union[str, Path],
+    test_cuts: Union[str, Path],
     lang_dir: Path,
     num_epochs: int,
     extra_overrides: Optional[List[str]] = None,
