@@ -39,7 +39,8 @@ bench: demo
 	$(PY) bench/run.py
 
 lint: install
-	$(PY) -m flake8 asrk2 local tests tools
+	$(PY) -m flake8 asrk2 local bench tests tools
+	$(PY) -m mypy asrk2 local bench tests tools
 
 clean:
 	rm -rf $(VENV) build *.egg-info

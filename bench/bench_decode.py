@@ -19,6 +19,7 @@ Usage:
     python bench/run.py --only decode
 """
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
@@ -26,11 +27,12 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 from lhotse import load_manifest
 
+from asrk2.checkpoint import load_model
 from asrk2.data.datamodule import make_eval_loader, unpack_batch
 from asrk2.decode.methods import METHODS as ALL_METHODS
 from asrk2.decode.methods import MethodOptions, decode_batch, load_graphs
-from asrk2.decode.offline import load_model
 from asrk2.decode.scoring import compute_wer
+from asrk2.experiment import ExperimentConfig
 from asrk2.lang.bpe import load_bpe
 from asrk2.lang.lexicon import read_symbol_table
 from bench.common import DemoModel, Row, cwd, demo_model
@@ -43,7 +45,9 @@ SEARCH_BEAMS = (4.0, 8.0, 12.0, 30.0)
 Batch = Tuple[torch.Tensor, torch.Tensor, List[str]]
 
 
-def encode_test_set(demo: DemoModel) -> Tuple[List[Batch], float, float, object]:
+def encode_test_set(
+    demo: DemoModel,
+) -> Tuple[List[Batch], float, float, ExperimentConfig]:
     """CTC log-probs of every test batch.
 
     Returns:
@@ -93,9 +97,11 @@ def search(
             hyps = decode_batch([method], log_probs, out_lens, graphs, opts)
             for key, ids in hyps.items():
                 for i, (text, h) in enumerate(zip(texts, ids)):
-                    words = sp.decode(h).split() if key == "ctc-greedy" else [
-                        id2word[w] for w in h
-                    ]
+                    words = (
+                        sp.decode(h).split()
+                        if key == "ctc-greedy"
+                        else [id2word[w] for w in h]
+                    )
                     results.setdefault(key, []).append((str(i), text.split(), words))
         seconds[method] = time.perf_counter() - start
         wers[method] = min(compute_wer(r).wer for r in results.values())
@@ -108,12 +114,7 @@ def run(workdir: Path) -> List[Row]:
         raise RuntimeError("no demo model: run `make demo` first (`make bench` does)")
     batches, encoder_s, audio, config = encode_test_set(demo)
     d = config.decode
-    opts = MethodOptions(
-        search_beam=d.search_beam,
-        output_beam=d.output_beam,
-        min_active_states=d.min_active_states,
-        max_active_states=d.max_active_states,
-    )
+    opts = MethodOptions(beams=d.beams())
     seconds, wers = search(demo, batches, METHODS, opts)
     what = (
         f"demo model epochs {demo.epoch - demo.avg + 1}-{demo.epoch} averaged, "
@@ -134,7 +135,9 @@ def run(workdir: Path) -> List[Row]:
         )  # fmt: skip
     base_rtf = (encoder_s + seconds["hlg-1best"]) / audio
     for beam in SEARCH_BEAMS:
-        beam_opts = MethodOptions(**{**opts.beams(), "search_beam": beam})
+        beam_opts = MethodOptions(
+            beams=dataclasses.replace(d.beams(), search_beam=beam)
+        )
         s, w = search(demo, batches, ["hlg-1best"], beam_opts)
         rows.append(
             Row(f"hlg-1best RTF, search beam {beam:g}", (encoder_s + s["hlg-1best"])

@@ -23,7 +23,9 @@ import torchaudio
 from lhotse import (
     CutSet,
     Fbank,
-    FbankConfig as LhotseFbankConfig,
+)
+from lhotse import FbankConfig as LhotseFbankConfig
+from lhotse import (
     LilcomChunkyWriter,
     Recording,
 )
@@ -31,9 +33,9 @@ from lhotse.cut import MonoCut
 
 from asrk2.features.fbank import (
     FbankConfig,
-    torch_threads,
     compute_fbank,
     make_fbank_extractor,
+    torch_threads,
 )
 from bench.common import Row
 

@@ -44,13 +44,10 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from asrk2.decode.streaming import StreamingOptions
 from asrk2.serve.client import StreamResult, read_wav, stream_audio
-from asrk2.serve.server import (
-    AsrServer,
-    ServerConfig,
-    StreamingRecognizer,
-    make_recognizer,
-)
+from asrk2.serve.recognizer import StreamingRecognizer, make_recognizer
+from asrk2.serve.server import AsrServer, ServerConfig
 from bench.common import DEMO_RECIPE, Row, demo_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +55,7 @@ DEMO_WAVS = DEMO_RECIPE / "data/corpus/test/wav.scp"
 NUM_STREAMS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128)
 STREAM_SECONDS = 6.0
 REALTIME_LIMIT_S = 1.0
-CHUNK_SIZE, LEFT_CONTEXT = 16, 64
+STREAMING = StreamingOptions(chunk_size=16, left_context_frames=64)
 SAMPLE_RATE = 16000
 
 
@@ -68,8 +65,8 @@ def _use_demo() -> bool:
 
 def build_recognizer(use_demo: bool) -> StreamingRecognizer:
     """The demo model's weights in a causal encoder, or a tiny random model."""
-    from asrk2.decode.offline import load_model
-    from asrk2.decode.streaming import load_streaming_graph
+    from asrk2.checkpoint import load_model
+    from asrk2.decode.methods import load_streaming_graph
     from asrk2.lang.graphs import build_H
     from asrk2.model import ConformerConfig, CtcModel, CtcModelConfig
 
@@ -94,7 +91,7 @@ def build_recognizer(use_demo: bool) -> StreamingRecognizer:
             return [str(i) for i in ids]
 
     return make_recognizer(
-        model.eval(), graph, to_words, CHUNK_SIZE, LEFT_CONTEXT, max_batch_streams=64
+        model.eval(), graph, to_words, STREAMING, max_batch_streams=64
     )
 
 
@@ -313,8 +310,7 @@ def _serve(use_demo: bool) -> None:
     config = ServerConfig(
         port=0,
         max_clients=1000,
-        chunk_size=CHUNK_SIZE,
-        left_context_frames=LEFT_CONTEXT,
+        streaming=STREAMING,
         max_batch_streams=64,
     )
     recognizer = build_recognizer(use_demo)

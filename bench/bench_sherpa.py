@@ -5,7 +5,7 @@ onnx`` and run by sherpa-onnx's Python API (its C++ recogniser: kaldi-native-
 fbank, onnxruntime, kaldi-decoder for HLG), against asrk2's own offline path
 on the same audio: kaldifeat fbank, the eager PyTorch model, k2 search with
 the demo config's beams; streaming, sherpa-onnx's online recogniser on the
-streaming export against asrk2's StreamingDecoder with H (chunk 16, same
+streaming export against asrk2's MultiStreamDecoder with H (chunk 16, same
 attention cache). Both get one utterance at a time and one thread, on the
 whole test set (held-out voices), audio already in memory. RTF counts
 features + network + search; asrk2's parts are also timed alone (note of the
@@ -24,10 +24,10 @@ import sherpa_onnx
 import torch
 from lhotse import load_manifest
 
+from asrk2.checkpoint import load_model
 from asrk2.decode.methods import MethodOptions, decode_batch, load_graphs
-from asrk2.decode.offline import load_model
 from asrk2.decode.scoring import Result, compute_wer
-from asrk2.decode.streaming import StreamingDecoder, StreamingOptions
+from asrk2.decode.streaming import MultiStreamDecoder, StreamingOptions
 from asrk2.export.onnx import (
     HLG_FST,
     MODEL_FILE,
@@ -72,10 +72,7 @@ def _asrk2(demo, method: str, utts: List[Utterance]):
     sp = load_bpe(demo.lang_dir / "bpe.model")
     graphs = load_graphs(demo.lang_dir, [method], torch.device("cpu"),
                          max_token_id=sp.get_piece_size() - 1)  # fmt: skip
-    d = config.decode
-    opts = MethodOptions(search_beam=d.search_beam, output_beam=d.output_beam,
-                         min_active_states=d.min_active_states,
-                         max_active_states=d.max_active_states)  # fmt: skip
+    opts = MethodOptions(beams=config.decode.beams())
     words = {i: w for w, i in read_symbol_table(demo.lang_dir / "words.txt").items()}
     stages = {"fbank": 0.0, "network": 0.0, "search": 0.0}
     hyps = []
@@ -131,7 +128,7 @@ def _sherpa_streaming(out: Path, utts: List[Utterance]):
 
 
 def _asrk2_streaming(demo, utts: List[Utterance]):
-    """asrk2's StreamingDecoder with H: chunk 16, the same attention cache."""
+    """asrk2's MultiStreamDecoder with H: chunk 16, the same attention cache."""
     model, config = load_model(demo.exp_dir, demo.epoch, demo.avg)
     model.eval()
     extractor = make_fbank_extractor(config.fbank)
@@ -140,24 +137,28 @@ def _asrk2_streaming(demo, utts: List[Utterance]):
                         max_token_id=sp.get_piece_size() - 1).H  # fmt: skip
     options = StreamingOptions(chunk_size=CHUNK,
                                left_context_frames=CHUNK * LEFT_CHUNKS)  # fmt: skip
-    hyps, chunk_seconds, start = [], [], time.perf_counter()
+    decoder = MultiStreamDecoder(model, graph, options, max_batch_streams=1)
+    search = decoder._search
     search_seconds = [0.0]
-    for _, _, samples in utts:
-        feats = torch.from_numpy(extractor.extract(samples, 16000))[None]
-        decoder = StreamingDecoder(model, graph, options)
-        search = decoder._search
 
-        def timed_search(log_probs, search=search):  # where a chunk's time goes
-            t = time.perf_counter()
-            search(log_probs)
-            search_seconds[0] += time.perf_counter() - t
+    def timed_search(log_probs, search=search):  # where a chunk's time goes
+        t = time.perf_counter()
+        search(log_probs)
+        search_seconds[0] += time.perf_counter() - t
 
-        decoder._search = timed_search
-        for piece in decoder.split(feats):
+    decoder._search = timed_search  # type: ignore[method-assign]
+    hyps, chunk_seconds, start = [], [], time.perf_counter()
+    for i, (_, _, samples) in enumerate(utts):
+        feats = torch.from_numpy(extractor.extract(samples, 16000))
+        decoder.add_stream(i)
+        decoder.accept_features(i, feats)
+        decoder.input_finished(i)
+        while not decoder.is_final(i):
             t = time.perf_counter()
-            decoder.accept(piece)
+            decoder.step()
             chunk_seconds.append(time.perf_counter() - t)
-        hyps.append(sp.decode(decoder.result()[0]).split())
+        hyps.append(sp.decode(decoder.result(i)).split())
+        decoder.remove_stream(i)
     return hyps, time.perf_counter() - start, chunk_seconds, search_seconds[0]
 
 
@@ -170,16 +171,17 @@ def _streaming_rows(demo, out: Path, utts: List[Utterance], audio: float) -> Lis
              "one utterance at a time, 1 thread")  # fmt: skip
     return [
         Row("sherpa-onnx streaming RTF, greedy", t_sec / audio, "RTF",
-            "asrk2 StreamingDecoder with H", o_sec / audio,
+            "asrk2 MultiStreamDecoder with H", o_sec / audio,
             f"{where}; includes fbank"),
         Row("sherpa-onnx streaming per-chunk latency p95",
             1000 * float(np.percentile(t_chunks, 95)), "ms",
-            "asrk2 StreamingDecoder with H", 1000 * float(np.percentile(o_chunks, 95)),
+            "asrk2 MultiStreamDecoder with H",
+            1000 * float(np.percentile(o_chunks, 95)),
             f"{where}; one decode call (network + search), fbank excluded; "
             f"asrk2's mean chunk: {network_ms:.1f} ms eager conformer, "
             f"{search_ms:.1f} ms k2 OnlineDenseIntersecter"),
         Row("sherpa-onnx streaming WER, greedy", _wer(utts, theirs), "% WER",
-            "asrk2 StreamingDecoder with H", _wer(utts, ours),
+            "asrk2 MultiStreamDecoder with H", _wer(utts, ours),
             f"{_agreement(theirs, ours)}; sherpa-onnx gets "
             f"{len(TAIL_PADDING) / 16000:.2f} s of silence after each utterance "
             "(it decodes only full chunks), asrk2 decodes the last partial one"),

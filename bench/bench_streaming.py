@@ -42,17 +42,11 @@ from typing import Dict, List, Tuple
 import torch
 from lhotse import load_manifest
 
-from asrk2.decode.methods import MethodOptions
-from asrk2.decode.offline import load_model
+from asrk2.checkpoint import load_model
+from asrk2.decode.methods import MethodOptions, load_streaming_graph
 from asrk2.decode.scoring import compute_wer
-from asrk2.decode.streaming import (
-    MultiStreamDecoder,
-    StreamingOptions,
-    StreamingReport,
-    load_streaming_graph,
-    needs_redecode_final,
-    stream_decode_cuts,
-)
+from asrk2.decode.stream_eval import StreamingReport, stream_decode_cuts
+from asrk2.decode.streaming import MultiStreamDecoder, StreamingOptions
 from asrk2.features.fbank import torch_threads
 from bench.bench_decode import encode_test_set, search
 from bench.common import ROOT, DemoModel, Row, cwd, demo_model
@@ -71,12 +65,7 @@ def offline(demo: DemoModel, beams: StreamingOptions) -> Dict[str, Tuple[float, 
       ``{graph name: (WER %, RTF)}`` for H (ctc-greedy) and HLG (hlg-1best).
     """
     batches, encoder_s, audio, _ = encode_test_set(demo)
-    opts = MethodOptions(
-        search_beam=beams.search_beam,
-        output_beam=beams.output_beam,
-        min_active_states=beams.min_active_states,
-        max_active_states=beams.max_active_states,
-    )
+    opts = MethodOptions(beams=beams.beams())
     methods = {"H": "ctc-greedy", "HLG": "hlg-1best"}
     seconds, wers = search(demo, batches, list(methods.values()), opts)
     return {
@@ -185,7 +174,7 @@ def _rows(demo: DemoModel) -> List[Row]:
         reports: Dict[Tuple[str, int], StreamingReport] = {}
         for graph_name in ("H", "HLG"):
             graph, to_words = load_streaming_graph(demo.lang_dir, graph_name, cpu)
-            opts = replace(base, redecode_final=needs_redecode_final(graph_name))
+            opts = base.for_graph(graph_name)
             offline_wer, offline_rtf = offline_scores[graph_name]
             for chunk in CHUNK_SIZES:
                 report = stream_decode_cuts(

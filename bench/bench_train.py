@@ -28,7 +28,7 @@ from asrk2.lang.mmi_graphs import (
 )
 from asrk2.losses.ctc import k2_ctc_loss
 from asrk2.losses.mmi import MmiOptions, mmi_loss
-from asrk2.train.toy_data import make_toy_corpus
+from asrk2.testing.toy_data import make_toy_corpus
 from bench.bench_ablation import NO_AUDIO_AUGMENT
 from bench.common import Row, best_of
 

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from asrk2.config import load_yaml, to_dict
-from asrk2.train.config import ExperimentConfig
+from asrk2.experiment import ExperimentConfig
 
 
 def main() -> None:

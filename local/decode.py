@@ -5,7 +5,7 @@ Usage:
     python local/decode.py --exp-dir exp/demo --lang-dir data/lang_bpe_500 \
         --cuts data/fbank/synth_cuts_test.jsonl.gz --test-set test --avg 2 \
         --method ctc-greedy --method hlg-1best --method whole-lattice-rescoring \
-        --lm-scale 0.3 --lm-scale 0.5
+        --lm-scales 0.3 0.5
 
 Methods (default ctc-greedy): ctc-greedy, hl-1best, hlg-1best, hlg-nbest,
 nbest-rescoring, whole-lattice-rescoring, attention-rescoring. --lang-dir must
@@ -13,10 +13,18 @@ hold bpe.model, and as the methods need: HL.pt, HLG.pt, words.txt and
 G_4_gram.pt (local/prepare_lang.py and local/compile_graphs.py write them).
 Writes recogs-*.txt and errs-*.txt per method/scale and one wer-summary-*.txt
 into <exp-dir>/decode.
+
+Method options (beams, n-best, scales) come from the checkpoint's decode
+beams and MethodOptions' defaults, then the ``decode`` section of --config
+(a YAML file; unknown keys are errors), then the flags below.
 """
 import argparse
 from pathlib import Path
 
+import torch
+
+from asrk2.checkpoint import load_model_or_exit
+from asrk2.config import add_config_flags, config_from_flags
 from asrk2.data.manifests import load_cuts_or_exit
 from asrk2.decode.methods import METHODS, MethodOptions
 from asrk2.decode.offline import decode_and_score
@@ -38,23 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default=None)
     parser.add_argument("--method", action="append", choices=METHODS, help="repeatable")
-    d = MethodOptions()
-    # Unset beams come from the decode section of the checkpoint's config.
-    parser.add_argument("--search-beam", type=float)
-    parser.add_argument("--output-beam", type=float)
-    parser.add_argument("--min-active-states", type=int)
-    parser.add_argument("--max-active-states", type=int)
-    parser.add_argument("--num-paths", type=int, default=d.num_paths)
-    parser.add_argument("--nbest-scale", type=float, default=d.nbest_scale)
-    parser.add_argument(
-        "--lm-scale", type=float, action="append", help="repeatable; default 0.3..1.0"
-    )
-    parser.add_argument(
-        "--attention-scale",
-        type=float,
-        action="append",
-        help="repeatable; default 0.5, 1.0, 2.0",
-    )
+    parser.add_argument("--config", type=Path, help="YAML with a 'decode' section")
+    add_config_flags(parser, MethodOptions)
     return parser
 
 
@@ -62,26 +55,18 @@ def main() -> None:
     args = _parser().parse_args()
     setup_logging()
     children_die_with_parent()
-    defaults = MethodOptions()
-    options = MethodOptions(
-        search_beam=args.search_beam,
-        output_beam=args.output_beam,
-        min_active_states=args.min_active_states,
-        max_active_states=args.max_active_states,
-        num_paths=args.num_paths,
-        nbest_scale=args.nbest_scale,
-        lm_scales=tuple(args.lm_scale or defaults.lm_scales),
-        attention_scales=tuple(args.attention_scale or defaults.attention_scales),
-    )
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    cuts = load_cuts_or_exit(args.cuts)
+    model, config = load_model_or_exit(args.exp_dir, args.epoch, args.avg)
+    base = MethodOptions(beams=config.decode.beams())
+    options = config_from_flags(MethodOptions, args, base, args.config, "decode")
     summary = decode_and_score(
-        args.exp_dir,
-        load_cuts_or_exit(args.cuts),
+        model.to(device),
+        config,
+        cuts,
         args.lang_dir,
         args.out_dir or args.exp_dir / "decode",
         args.test_set,
-        args.epoch,
-        args.avg,
-        args.device,
         methods=args.method or ["ctc-greedy"],
         options=options,
     )

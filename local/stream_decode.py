@@ -16,12 +16,22 @@ fed. Writes recogs-*.txt and errs-*.txt per chunk size and
 wer-summary-<test-set>-streaming.txt into <exp-dir>/decode, and prints WER,
 real-time factor and the latency of a decoding step (one chunk of every
 stream in flight).
+
+Streaming options start from the checkpoint's decode beams (as offline
+decoding), then the ``streaming`` section of --config (YAML; unknown keys are
+errors), then the flags. --redecode-final defaults to true for HL/HLG (k2
+1.23.4's online finals drop words across chunks) and false for H.
 """
 import argparse
 from pathlib import Path
 
+import torch
+
+from asrk2.checkpoint import load_model_or_exit
+from asrk2.config import add_config_flags, config_from_flags
 from asrk2.data.manifests import load_cuts_or_exit
-from asrk2.decode.streaming import StreamingOptions, stream_decode_and_score
+from asrk2.decode.stream_eval import stream_decode_and_score, with_causal_convs
+from asrk2.decode.streaming import StreamingOptions
 from asrk2.utils import children_die_with_parent, setup_logging
 
 
@@ -35,10 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--test-set", default="test")
     parser.add_argument("--graph", choices=("H", "HL", "HLG"), default="H")
     parser.add_argument(
-        "--chunk-size", type=int, action="append", help="repeatable; default 16"
-    )
-    parser.add_argument(
-        "--left-context-frames", type=int, default=None, help="default: config's"
+        "--chunk-size",
+        type=int,
+        action="append",
+        help="repeatable: one run per chunk size; default: the options' (16)",
     )
     parser.add_argument("--epoch", type=int, default=None, help="default: the last")
     parser.add_argument("--avg", type=int, default=1, help="average the last N epochs")
@@ -54,22 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         "--online-fbank", action="store_true", help="fbank from the audio, online"
     )
     parser.add_argument(
-        "--redecode-final",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="final result from all log-probs at once; default: on for HL/HLG "
-        "(k2 1.23.4's online finals drop words across chunks), off for H",
-    )
-    parser.add_argument(
         "--force-causal",
         action="store_true",
         help="run a causal: false model with causal convs (timing only)",
     )
-    d = StreamingOptions()
-    parser.add_argument("--search-beam", type=float, default=d.search_beam)
-    parser.add_argument("--output-beam", type=float, default=d.output_beam)
-    parser.add_argument("--min-active-states", type=int, default=d.min_active_states)
-    parser.add_argument("--max-active-states", type=int, default=d.max_active_states)
+    parser.add_argument("--config", type=Path, help="YAML with a 'streaming' section")
+    add_config_flags(parser, StreamingOptions, skip=["chunk_size"])
     return parser
 
 
@@ -77,30 +77,24 @@ def main() -> None:
     args = _parser().parse_args()
     setup_logging()
     children_die_with_parent()
-    options = StreamingOptions(
-        left_context_frames=args.left_context_frames,
-        search_beam=args.search_beam,
-        output_beam=args.output_beam,
-        min_active_states=args.min_active_states,
-        max_active_states=args.max_active_states,
-    )
+    cuts = load_cuts_or_exit(args.cuts)
+    model, config = load_model_or_exit(args.exp_dir, args.epoch, args.avg)
+    if args.force_causal:
+        model = with_causal_convs(model)
+    base = StreamingOptions(**config.decode.beams().kwargs())
+    options = config_from_flags(StreamingOptions, args, base, args.config, "streaming")
     rows = stream_decode_and_score(
-        args.exp_dir,
-        load_cuts_or_exit(args.cuts),
+        model.to(torch.device(args.device)),
+        cuts,
         args.lang_dir,
         args.out_dir or args.exp_dir / "decode",
-        args.test_set,
-        args.graph,
-        args.chunk_size or [16],
         options,
-        args.epoch,
-        args.avg,
-        args.device,
-        args.num_threads,
+        graph_name=args.graph,
+        test_set=args.test_set,
+        chunk_sizes=args.chunk_size or [],
         num_streams=args.num_streams,
         features="online" if args.online_fbank else "precomputed",
-        force_causal=args.force_causal,
-        redecode_final=args.redecode_final,
+        num_threads=args.num_threads,
     )
     print("setting\tWER%\tRTF\tstep latency mean/p95 ms")
     for key, r in rows.items():

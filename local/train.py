@@ -31,7 +31,7 @@ from pathlib import Path  # noqa: E402
 
 from asrk2.config import ConfigError, load_yaml  # noqa: E402
 from asrk2.data.manifests import load_cuts_or_exit  # noqa: E402
-from asrk2.train.config import ExperimentConfig  # noqa: E402
+from asrk2.experiment import ExperimentConfig  # noqa: E402
 from asrk2.train.distributed import dist_info_from_env  # noqa: E402
 from asrk2.train.trainer import train  # noqa: E402
 from asrk2.utils import children_die_with_parent, setup_logging  # noqa: E402

@@ -8,13 +8,12 @@ import pytest
 import torch
 from lhotse import CutSet
 
+from asrk2.checkpoint import load_model, save_checkpoint
 from asrk2.config import to_dict
-from asrk2.decode.offline import decode_and_score, decode_methods, load_model
+from asrk2.decode.offline import decode_and_score, decode_methods
 from asrk2.decode.scoring import compute_wer
-from asrk2.train.checkpoint import save_checkpoint
-from asrk2.train.config import ExperimentConfig
-from asrk2.train.toy_data import make_toy_corpus
-from asrk2.train.trainer import build_model
+from asrk2.experiment import ExperimentConfig, build_model
+from asrk2.testing.toy_data import make_toy_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,8 +29,8 @@ def exp_dir(tmp_path_factory) -> Path:
     config.model.encoder.num_layers = 1
     for epoch in (1, 2, 3):
         torch.manual_seed(epoch)
-        model = build_model(config, 10)
-        state = {"model": model.state_dict(), "config": to_dict(config)}
+        model, resolved = build_model(config, 10)
+        state = {"model": model.state_dict(), "config": to_dict(resolved)}
         save_checkpoint(exp / f"epoch-{epoch}.pt", state)
     return exp
 
@@ -100,11 +99,11 @@ def test_a_cut_too_short_for_one_frame_is_decoded_as_empty_not_fatal(tmp_path):
     config.model.encoder.num_heads = 2
     config.model.encoder.ffn_dim = 16
     config.model.encoder.num_layers = 1
-    model = build_model(config, 40)
+    model, config = build_model(config, 40)
     exp = tmp_path / "exp"
     state = {"model": model.state_dict(), "config": to_dict(config)}
     save_checkpoint(exp / "epoch-1.pt", state)
-    summary = decode_and_score(exp, cuts, lang_dir, tmp_path / "decode")
+    summary = decode_and_score(*load_model(exp), cuts, lang_dir, tmp_path / "decode")
     recogs = (tmp_path / "decode/recogs-test-ctc-greedy.txt").read_text()
     assert all(f"{cut.id}:" in recogs for cut in cuts)
     results = decode_methods(model.eval(), cuts, lang_dir, config, torch.device("cpu"))

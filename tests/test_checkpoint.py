@@ -1,6 +1,6 @@
 import torch
 
-from asrk2.train.checkpoint import (
+from asrk2.checkpoint import (
     average_checkpoints,
     epoch_checkpoints,
     save_checkpoint,

@@ -5,11 +5,10 @@ import pytest
 import torch
 from lhotse import CutSet, Features, LilcomChunkyWriter
 from lhotse.testing.dummies import dummy_cut
+from test_streaming_model import ENC, stream
 
 from asrk2.features.cmvn import GlobalCmvn, compute_global_cmvn
 from asrk2.model import CtcModel, CtcModelConfig
-
-from test_streaming_model import ENC, stream
 
 
 def test_statistics_equal_numpy_on_the_concatenated_frames(tmp_path):

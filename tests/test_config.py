@@ -1,9 +1,19 @@
+import argparse
 from dataclasses import dataclass, field
-from typing import List, Literal, Optional
+from pathlib import Path
+from typing import List, Literal, Optional, Sequence
 
 import pytest
 
-from asrk2.config import ConfigError, from_dict, load_yaml, save_yaml, to_dict
+from asrk2.config import (
+    ConfigError,
+    add_config_flags,
+    config_from_flags,
+    from_dict,
+    load_yaml,
+    save_yaml,
+    to_dict,
+)
 
 
 @dataclass
@@ -58,3 +68,67 @@ def test_bad_overrides_are_errors(tmp_path, override):
     path.write_text("{}\n")
     with pytest.raises(ConfigError):
         load_yaml(Outer, path, [override])
+
+
+# ----- options from defaults, a YAML section and command-line flags -----
+
+
+@dataclass
+class Beams:
+    search_beam: float = 20.0
+    output_beam: float = 8.0
+
+
+@dataclass
+class Options:
+    chunk: int = 16
+    beams: Optional[Beams] = None
+    scales: List[float] = field(default_factory=lambda: [0.5, 1.0])
+    left: Optional[int] = 64
+
+
+def _parse(argv: List[str], skip: Sequence[str] = ()) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", type=Path)
+    add_config_flags(parser, Options, skip=skip)
+    return parser.parse_args(argv)
+
+
+def test_flags_override_yaml_which_overrides_the_base(tmp_path):
+    yaml_file = tmp_path / "opts.yaml"
+    yaml_file.write_text("streaming:\n  chunk: 8\n  left: 32\nother: {x: 1}\n")
+    base = Options(beams=Beams(search_beam=30.0, output_beam=9.0))
+    args = _parse(["--left", "none", "--output-beam", "4", "--scales", "0.1", "2"])
+    opts = config_from_flags(Options, args, base, yaml_file, "streaming")
+    # chunk from the file; left and output_beam from the flags; search_beam
+    # kept from the base (a partial override of a nested section).
+    expected = Options(chunk=8, beams=Beams(30.0, 4.0), scales=[0.1, 2.0], left=None)
+    assert opts == expected
+    assert config_from_flags(Options, _parse([]), base) == base
+
+
+def test_a_flag_fills_an_unset_nested_section_with_its_defaults():
+    opts = config_from_flags(Options, _parse(["--search-beam", "12"]))
+    assert opts.beams == Beams(search_beam=12.0, output_beam=8.0)
+
+
+@pytest.mark.parametrize(
+    "text, argv, message",
+    [
+        ("streaming: {chunkk: 8}\n", [], "unknown key 'chunkk'"),
+        ("streaming: {beams: {beam: 1}}\n", [], "unknown key 'beam'"),
+        ("other: {}\n", [], "no 'streaming' section"),
+        ("streaming: {}\n", ["--chunk", "eight"], "expected int"),
+    ],
+)
+def test_bad_option_files_and_flags_are_errors(tmp_path, text, argv, message):
+    yaml_file = tmp_path / "opts.yaml"
+    yaml_file.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        config_from_flags(Options, _parse(argv), None, yaml_file, "streaming")
+
+
+def test_skipped_flags_are_left_to_the_script():
+    with pytest.raises(SystemExit):
+        _parse(["--chunk", "4"], skip=["chunk"])
+    assert _parse(["--left", "3"], skip=["chunk"]).__dict__["config:left"] == 3

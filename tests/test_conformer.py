@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from asrk2.config import ConfigError, from_dict, to_dict
+from asrk2.frames import subsampled_lengths
 from asrk2.losses.ctc import k2_ctc_loss
 from asrk2.model import Conformer, ConformerConfig, CtcModel, CtcModelConfig
 from asrk2.model.attention import RelPositionMultiheadAttention, chunk_attention_mask
-from asrk2.model.subsampling import Conv2dSubsampling, subsampled_lengths
+from asrk2.model.subsampling import Conv2dSubsampling
 
 TINY = ConformerConfig(
     num_features=20,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from asrk2.data.synth_layouts import (
+from asrk2.testing.corpus_layouts import (
     LayoutConfig,
     make_gigaspeech_layout,
     make_voxpopuli_layout,
@@ -81,7 +81,7 @@ def _prior_only_loss(cuts, sp) -> float:
     import torch
     import torch.nn.functional as F
 
-    from asrk2.model.subsampling import subsampled_lengths
+    from asrk2.frames import subsampled_lengths
 
     ids = [sp.encode(c.supervisions[0].text) for c in cuts]
     frames = subsampled_lengths(torch.tensor([c.num_frames for c in cuts]))
@@ -110,8 +110,8 @@ def test_regularised_recipe_leaves_the_blank_plateau(
     from lhotse import CutSet
 
     from asrk2.config import load_yaml
+    from asrk2.experiment import ExperimentConfig
     from asrk2.lang.bpe import load_bpe
-    from asrk2.train.config import ExperimentConfig
 
     make_layout, dirname, _ = RECIPES[corpus]
     layout = LayoutConfig(seed=5, num_train=10, utts_per_recording=4, num_jobs=2)

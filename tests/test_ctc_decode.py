@@ -7,6 +7,7 @@ import torch
 
 from asrk2.decode.ctc_decode import (
     build_ctc_topo,
+    ctc_argmax_decode,
     ctc_greedy_decode,
     get_lattice,
     one_best_token_ids,
@@ -68,6 +69,7 @@ def test_greedy_equals_brute_force(
     else:
         hyps = ctc_greedy_decode(log_probs, out_lens, H)
     assert hyps == brute_force_greedy(log_probs, out_lens)
+    assert ctc_argmax_decode(log_probs, out_lens) == hyps
 
 
 def test_repeats_with_blank_between() -> None:

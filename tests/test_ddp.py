@@ -13,21 +13,21 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Any, Dict, Tuple
 
 import pytest
 import torch
 from lhotse import CutSet
 from lhotse.dataset import K2SpeechRecognitionDataset
 
+from asrk2.checkpoint import latest_checkpoint, load_checkpoint
 from asrk2.config import from_dict
-from asrk2.train.checkpoint import latest_checkpoint, load_checkpoint
-from asrk2.train.config import ExperimentConfig
+from asrk2.experiment import ExperimentConfig
+from asrk2.testing.toy_data import make_toy_corpus
 from asrk2.train.distributed import cleanup_distributed
-from asrk2.train.toy_data import make_toy_corpus
 from asrk2.train.trainer import Trainer
 
-TINY = {
+TINY: Dict[str, Any] = {
     "data": {
         "max_duration": 10.0, "num_buckets": 2, "spec_augment": {"enabled": False}
     },
@@ -83,8 +83,12 @@ def train_steps(corpus_dir: Path, exp_dir: Path, max_steps: int, resume: bool) -
     config = from_dict(ExperimentConfig, data)
     trainer = Trainer(config, cuts, cuts, corpus_dir / "lang", exp_dir, "cpu")
     if resume:
-        trainer.resume(latest_checkpoint(exp_dir))
-    return trainer.fit()
+        latest = latest_checkpoint(exp_dir)
+        assert latest is not None
+        trainer.resume(latest)
+    last = trainer.fit()
+    assert last is not None  # there are steps left to train
+    return last
 
 
 def _free_port() -> int:

@@ -8,6 +8,8 @@ import k2
 import pytest
 import torch
 
+from asrk2.beams import SearchBeams
+from asrk2.checkpoint import load_model, save_checkpoint
 from asrk2.config import from_dict, to_dict
 from asrk2.data.kaldi_dir import import_kaldi_dir
 from asrk2.decode.ctc_decode import get_lattice, one_best_token_ids
@@ -19,13 +21,15 @@ from asrk2.decode.methods import (
     decode_batch,
 )
 from asrk2.decode.offline import decode_and_score
-from asrk2.decode.streaming import stream_decode_and_score
 from asrk2.decode.rescore import (
     add_lm_scores,
     rescore_whole_lattice,
     sample_nbest,
     word_seq_lm_scores,
 )
+from asrk2.decode.stream_eval import stream_decode_and_score
+from asrk2.decode.streaming import StreamingOptions
+from asrk2.experiment import ExperimentConfig
 from asrk2.features.fbank import FbankConfig, compute_fbank
 from asrk2.lang.bpe import load_bpe
 from asrk2.lang.graphs import (
@@ -48,8 +52,6 @@ from asrk2.lang.prepare import (
     write_transcripts,
 )
 from asrk2.model.ctc_model import CtcModel
-from asrk2.train.checkpoint import save_checkpoint
-from asrk2.train.config import ExperimentConfig
 
 TOKENS = {"<blk>": 0, "a": 1, "b": 2, "c": 3}
 # "A" is a prefix of "AC", so L_disambig needs "#1" on it.
@@ -58,6 +60,8 @@ WORDS = make_word_table([w for w, _ in LEXICON], specials=())
 ID2WORD = {i: w for w, i in WORDS.items()}
 # -ln p of each word in a unigram word loop; "" is the final weight.
 UNIGRAM = {"A": 0.6, "AC": 0.1, "B": 0.3}
+
+WIDE_BEAMS = SearchBeams(search_beam=30, output_beam=30)
 
 
 def word_loop_G(probs: Dict[str, float]) -> k2.Fsa:
@@ -97,7 +101,7 @@ def words(hyps: List[List[int]]) -> List[List[str]]:
     return [[ID2WORD[i] for i in h] for h in hyps]
 
 
-WIDE = MethodOptions(search_beam=30, output_beam=30, num_paths=20)
+WIDE = MethodOptions(beams=WIDE_BEAMS, num_paths=20)
 
 
 def test_hl_and_hlg_1best_peaky() -> None:
@@ -142,7 +146,7 @@ def test_word_seq_lm_scores_sum_unigrams() -> None:
 def test_nbest_one_path_on_peaky_input_is_the_1best() -> None:
     _, HLG, _ = make_graphs(UNIGRAM)
     lp = torch.stack([peaky([1, 0, 2, 1, 3], 20.0), peaky([2, 2, 0, 1, 0], 20.0)])
-    lattice = get_lattice(lp, torch.tensor([5, 5]), HLG, 30, 30)
+    lattice = get_lattice(lp, torch.tensor([5, 5]), HLG, WIDE_BEAMS)
     nbest = sample_nbest(lattice, num_paths=1, nbest_scale=1.0)
     assert nbest.words == [[h] for h in one_best_token_ids(lattice)]
     best = k2.shortest_path(lattice, use_double_scores=True)
@@ -153,7 +157,7 @@ def test_nbest_one_path_on_peaky_input_is_the_1best() -> None:
 def test_nbest_scores_are_path_scores() -> None:
     _, HLG, G = make_graphs(UNIGRAM)
     lp, lens = random_batch(5, [8, 6])
-    lattice = get_lattice(lp, lens, HLG, 30, 30)
+    lattice = get_lattice(lp, lens, HLG, WIDE_BEAMS)
     nbest = sample_nbest(lattice, num_paths=30)
     best = k2.shortest_path(lattice, use_double_scores=True)
     tot = best.get_tot_scores(use_double_scores=True, log_semiring=False)
@@ -170,7 +174,7 @@ def test_nbest_methods_pick_argmax() -> None:
     lp, lens = random_batch(7, [10, 6, 8])
     graphs = DecodingGraphs(HLG=HLG, G=G)
     opts = MethodOptions(
-        30, 30, num_paths=30, lm_scales=(0.0,), attention_scales=(50.0,)
+        WIDE_BEAMS, num_paths=30, lm_scales=[0.0], attention_scales=[50.0]
     )
     torch.manual_seed(0)
 
@@ -180,7 +184,7 @@ def test_nbest_methods_pick_argmax() -> None:
     methods = ["hlg-nbest", "nbest-rescoring", "attention-rescoring"]
     out = decode_batch(methods, lp, lens, graphs, opts, scorer=fewest_tokens)
     torch.manual_seed(0)
-    nbest = sample_nbest(get_lattice(lp, lens, HLG, 30, 30), 30, 0.5)
+    nbest = sample_nbest(get_lattice(lp, lens, HLG, WIDE_BEAMS), 30, 0.5)
     for i, hyps in enumerate(nbest.words):
         s, am = nbest.scores[nbest.utt == i], nbest.am_scores[nbest.utt == i]
         assert out["hlg-nbest"][i] == hyps[int(s.argmax())]
@@ -194,12 +198,12 @@ def test_nbest_methods_pick_argmax() -> None:
 def test_whole_lattice_rescoring(seed: int) -> None:
     HL, HLG, G = make_graphs(UNIGRAM)
     lp, lens = random_batch(seed, [9, 12, 5])
-    hl_lattice = get_lattice(lp, lens, HL, 30, 30)
+    hl_lattice = get_lattice(lp, lens, HL, WIDE_BEAMS)
     resc = rescore_whole_lattice(hl_lattice, G, [0.0, 1.0])
     # Scale 0: only acoustic scores, the HL 1-best.
     assert resc[0.0] == one_best_token_ids(hl_lattice)
     # Scale 1 with G on a wide HL lattice: the HLG 1-best.
-    assert resc[1.0] == one_best_token_ids(get_lattice(lp, lens, HLG, 30, 30))
+    assert resc[1.0] == one_best_token_ids(get_lattice(lp, lens, HLG, WIDE_BEAMS))
 
 
 def test_check_methods() -> None:
@@ -249,16 +253,10 @@ def test_offline_and_streaming_end_to_end(tmp_path: Path, tiny_kaldi_dir: Path) 
     save_checkpoint(
         exp / "epoch-1.pt", {"model": model.state_dict(), "config": to_dict(config)}
     )
-    opts = MethodOptions(num_paths=5, lm_scales=(0.5, 1.0), attention_scales=(1.0,))
+    opts = MethodOptions(num_paths=5, lm_scales=[0.5, 1.0], attention_scales=[1.0])
+    loaded, loaded_config = load_model(exp)
     summary = decode_and_score(
-        exp,
-        cuts,
-        lang,
-        tmp_path / "out",
-        "t",
-        device="cpu",
-        methods=METHODS,
-        options=opts,
+        loaded, loaded_config, cuts, lang, tmp_path / "out", "t", METHODS, opts
     )
     scaled = {"nbest-rescoring", "whole-lattice-rescoring", "attention-rescoring"}
     assert {k for k in summary if k in METHODS} == set(METHODS) - scaled
@@ -272,8 +270,9 @@ def test_offline_and_streaming_end_to_end(tmp_path: Path, tiny_kaldi_dir: Path) 
     assert len(table) == 1 + len(summary)
 
     # Streaming over the same set: plumbing, files and timings.
+    streaming = StreamingOptions(**loaded_config.decode.kwargs())
     rows = stream_decode_and_score(
-        exp, cuts, lang, tmp_path / "out", "t", "HLG", chunk_sizes=(2, 100)
+        loaded, cuts, lang, tmp_path / "out", streaming, "HLG", "t", (2, 100)
     )
     assert set(rows) == {"streaming-HLG-chunk2", "streaming-HLG-chunk100"}
     for key, row in rows.items():

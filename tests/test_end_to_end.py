@@ -11,13 +11,14 @@ import pytest
 import yaml
 from conftest import edit_distance
 
+from asrk2.checkpoint import load_model
 from asrk2.config import from_dict
 from asrk2.data.kaldi_dir import import_kaldi_dir
 from asrk2.data.synth import SynthCorpusConfig, make_synth_corpus
 from asrk2.decode.offline import decode_and_score
+from asrk2.experiment import ExperimentConfig
 from asrk2.features.fbank import FbankConfig, compute_fbank
 from asrk2.lang.bpe import train_bpe
-from asrk2.train.config import ExperimentConfig
 from asrk2.train.trainer import train
 
 TINY = {
@@ -83,7 +84,7 @@ def test_pipeline_learns_and_decodes(tmp_path):
     assert saved["model"]["vocab_size"] == 40  # resolved from the BPE model
 
     summary = decode_and_score(
-        exp_dir, cuts["test"], lang_dir, tmp_path / "decode", avg=2
+        *load_model(exp_dir, avg=2), cuts["test"], lang_dir, tmp_path / "decode"
     )
     assert set(summary) == {"ctc-greedy"}
     recogs = (tmp_path / "decode" / "recogs-test-ctc-greedy.txt").read_text()

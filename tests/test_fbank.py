@@ -12,8 +12,8 @@ from asrk2.data.kaldi_dir import import_kaldi_dir
 from asrk2.features.fbank import (
     BatchKaldifeatFbank,
     FbankConfig,
-    fbank_report_path,
     compute_fbank,
+    fbank_report_path,
     make_fbank_extractor,
     resolve_device,
 )

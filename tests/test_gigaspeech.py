@@ -12,8 +12,8 @@ from lhotse import CutSet
 
 from asrk2.data.gigaspeech import gigaspeech_text, prepare_gigaspeech
 from asrk2.data.manifests import manifest_path
-from asrk2.data.synth_layouts import LayoutConfig, make_gigaspeech_layout
 from asrk2.features.fbank import FbankConfig, compute_fbank
+from asrk2.testing.corpus_layouts import LayoutConfig, make_gigaspeech_layout
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(

@@ -6,9 +6,8 @@ import pytest
 import torch
 
 from asrk2.config import load_yaml
+from asrk2.experiment import ExperimentConfig, build_model
 from asrk2.model.decoder import add_sos_eos
-from asrk2.train.config import ExperimentConfig
-from asrk2.train.trainer import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted(ROOT.glob("egs/*/ASR/conf/*.yaml"))
@@ -22,7 +21,7 @@ def test_there_are_recipe_configs() -> None:
 def test_config_builds_a_working_model(path: Path) -> None:
     config = load_yaml(ExperimentConfig, path)
     torch.manual_seed(0)
-    model = build_model(config, config.lang.nbpe).eval()
+    model = build_model(config, config.lang.nbpe)[0].eval()
     assert 1e5 < model.num_params() < 2e8
     num_features = config.model.encoder.num_features
     x, lens = torch.randn(2, 60, num_features), torch.tensor([60, 41])

@@ -7,7 +7,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union, cast
 
 import numpy as np
 import pytest
@@ -17,13 +17,15 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from asrk2.decode.ctc_decode import get_lattice, one_best_token_ids
+from asrk2.decode.streaming import MultiStreamDecoder, StreamingOptions
 from asrk2.features.fbank import FbankConfig, make_fbank_extractor
 from asrk2.lang.graphs import build_H
 from asrk2.model import ConformerConfig, CtcModel, CtcModelConfig
 from asrk2.serve.client import ServerError, stream_audio, stream_file
-from asrk2.serve.decode_loop import DecodeLoop
+from asrk2.serve.decode_loop import DecodeLoop, StreamDecoder
 from asrk2.serve.protocol import float_to_pcm16
-from asrk2.serve.server import ServerConfig, ServerThread, make_recognizer
+from asrk2.serve.recognizer import make_recognizer
+from asrk2.serve.server import ServerConfig, ServerThread
 
 SAMPLE_RATE = 16000
 ENC = ConformerConfig(
@@ -73,12 +75,13 @@ def offline_text(model: CtcModel, samples: np.ndarray) -> str:
 
 def server_thread(model: CtcModel, **overrides: object) -> ServerThread:
     """A server on a free loopback port with its own decoder."""
+    streaming = StreamingOptions(chunk_size=CHUNK, left_context_frames=LEFT)
     recognizer = make_recognizer(
-        model, build_H(VOCAB - 1), words, CHUNK, LEFT, max_batch_streams=4
+        model, build_H(VOCAB - 1), words, streaming, max_batch_streams=4
     )
     options: Dict[str, object] = dict(
         port=0, max_clients=MAX_CLIENTS, max_message_bytes=MAX_MESSAGE_BYTES,
-        chunk_size=CHUNK, left_context_frames=LEFT, max_buffered_seconds=2.0,
+        streaming=streaming, max_buffered_seconds=2.0,
     )  # fmt: skip
     options.update(overrides)
     return ServerThread(recognizer, ServerConfig(**options))  # type: ignore[arg-type]
@@ -98,7 +101,8 @@ def wait_until_idle(server: ServerThread, timeout: float = 5.0) -> None:
         return (
             server.server.num_clients,  # type: ignore[union-attr]
             server.server.decoding.num_streams,  # type: ignore[union-attr]
-            server.recognizer.decoder.num_streams,  # freed in the decoder too
+            # Freed in the decoder too (a MultiStreamDecoder here).
+            cast(MultiStreamDecoder, server.recognizer.decoder).num_streams,
         )
 
     deadline = time.time() + timeout
@@ -174,7 +178,7 @@ def test_partials_can_be_turned_off(model: CtcModel, server: ServerThread) -> No
     assert code == 1000
 
 
-BAD_CLIENTS = {
+BAD_CLIENTS: Dict[str, Tuple[List[Union[str, bytes]], str, int]] = {
     "malformed JSON": (["{not json"], "bad_json", 1007),
     "JSON not an object": (["[1, 2]"], "bad_json", 1007),
     # Deeper than the parser's recursion limit, within the message size limit.
@@ -362,7 +366,9 @@ def test_feed_waits_while_the_stream_buffer_is_full() -> None:
     decoder = _StalledDecoder()
 
     async def run() -> None:
-        loop = DecodeLoop(decoder, SAMPLE_RATE, 0.1, 0.0, max_buffered_seconds=1.0)
+        # A partial fake: only the methods the loop calls in this test.
+        fake = cast(StreamDecoder, decoder)
+        loop = DecodeLoop(fake, SAMPLE_RATE, 0.1, 0.0, max_buffered_seconds=1.0)
         loop.start()
         loop.open("a", sink=None)  # type: ignore[arg-type]
         half_second = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)

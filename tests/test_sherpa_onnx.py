@@ -18,8 +18,11 @@ import soundfile as sf
 import torch
 from conftest import write_tone
 
+from asrk2.beams import SearchBeams
+from asrk2.checkpoint import save_checkpoint
 from asrk2.config import to_dict
 from asrk2.decode.methods import MethodOptions, decode_batch, load_graphs
+from asrk2.experiment import ExperimentConfig
 from asrk2.export.onnx import (
     HLG_FST,
     STREAMING_MODEL_FILE,
@@ -37,8 +40,6 @@ from asrk2.lang.prepare import (
     write_transcripts,
 )
 from asrk2.model import ConformerConfig, CtcModel, CtcModelConfig
-from asrk2.train.checkpoint import save_checkpoint
-from asrk2.train.config import ExperimentConfig
 
 SENTENCES = [
     "TURN ON THE KITCHEN LIGHTS", "WHAT TIME IS IT IN LONDON",
@@ -149,8 +150,9 @@ def test_sherpa_onnx_int8_model_runs_and_mostly_agrees(setup) -> None:
 def _k2_hlg_words(setup, log_probs: torch.Tensor) -> List[List[int]]:
     graphs = load_graphs(setup["lang"], ["hlg-1best"], torch.device("cpu"),
                          max_token_id=setup["sp"].get_piece_size() - 1)  # fmt: skip
-    opts = MethodOptions(search_beam=30.0, output_beam=30.0,
-                         min_active_states=1, max_active_states=100000)  # fmt: skip
+    beams = SearchBeams(search_beam=30.0, output_beam=30.0, min_active_states=1,
+                        max_active_states=100000)  # fmt: skip
+    opts = MethodOptions(beams=beams)
     lens = torch.full((log_probs.size(0),), log_probs.size(1), dtype=torch.int32)
     return decode_batch(["hlg-1best"], log_probs, lens, graphs, opts)["hlg-1best"]
 

@@ -2,22 +2,18 @@
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, cast
 
 import k2
 import pytest
 import torch
 from conftest import write_tone
 from lhotse import CutSet, NumpyFilesWriter, Recording, SupervisionSegment
+from lockstep_decoder import StreamingDecoder, stream_decode
 
 from asrk2.decode.ctc_decode import get_lattice, one_best_token_ids
-from asrk2.decode.streaming import (
-    MultiStreamDecoder,
-    StreamingDecoder,
-    StreamingOptions,
-    stream_decode,
-    stream_decode_cuts,
-)
+from asrk2.decode.stream_eval import stream_decode_cuts
+from asrk2.decode.streaming import MultiStreamDecoder, StreamingOptions
 from asrk2.features.fbank import FbankConfig, make_fbank_extractor
 from asrk2.lang.graphs import build_H, compile_LG, compose_H, lexicon_to_fst
 from asrk2.lang.lexicon import (
@@ -60,10 +56,7 @@ def offline(
     lens = torch.full((x.size(0),), x.size(1))
     with torch.no_grad():
         log_probs, out_lens = model(x, lens, chunk, opts.left_context_frames)
-    lattice = get_lattice(
-        log_probs, out_lens, graph, opts.search_beam, opts.output_beam,
-        opts.min_active_states, opts.max_active_states,
-    )  # fmt: skip
+    lattice = get_lattice(log_probs, out_lens, graph, opts.beams())
     return one_best_token_ids(lattice)
 
 
@@ -173,8 +166,8 @@ def run_streams(
                 if pos[k] >= feats[k].size(0):
                     decoder.input_finished(k)
         assert decoder.num_streams == len(pos)
-        for k, ids in decoder.step().items():
-            run.partials[k].append(ids)
+        for key, ids in decoder.step().items():
+            run.partials[cast(str, key)].append(ids)  # the str keys of feats
         for k in [k for k in pos if decoder.is_final(k)]:
             run.finals[k] = decoder.result(k)
             decoder.remove_stream(k)
@@ -248,7 +241,7 @@ def test_k2_online_hl_loses_words_across_chunks() -> None:
     log_probs = torch.full((1, 3, 4), -10.0)
     log_probs[0, 0, 0] = log_probs[0, 1, 1] = log_probs[0, 2, 3] = 0.0  # _ a c
     offline_ids = one_best_token_ids(
-        get_lattice(log_probs, torch.tensor([3]), graph, 20.0, 8.0, 30, 10000)
+        get_lattice(log_probs, torch.tensor([3]), graph)
     )
     assert offline_ids == [[2]]  # AC (words: A=1, AC=2, B=3)
     intersecter = k2.OnlineDenseIntersecter(graph, 1, 20.0, 8.0, 30, 10000)
@@ -288,12 +281,16 @@ def test_full_caches_batch_together() -> None:
         decoder.input_finished(k)
         decoder.step()
     decoder.step()  # c's cache is full after 2 chunks (4 frames) too
-    sizes = []
-    decoder.model.forward_chunk = lambda x, *a: sizes.append(x.size(0)) or type(
-        model
-    ).forward_chunk(model, x, *a)
+    sizes: List[int] = []
+
+    def spy(x: torch.Tensor, *a):
+        sizes.append(x.size(0))
+        return type(model).forward_chunk(model, x, *a)
+
+    decoder.model.forward_chunk = spy  # type: ignore[assignment]
     for _ in range(3):
-        assert sorted(decoder.step()) == ["a", "b", "c"]
+        stepped = cast(Dict[str, List[int]], decoder.step())  # keys "a".."c"
+        assert sorted(stepped) == ["a", "b", "c"]
     assert sizes == [3, 3, 3]
 
 
@@ -356,7 +353,8 @@ def test_multi_stream_errors() -> None:
 
 
 def test_streams_without_output_frames_end_empty() -> None:
-    decoder = MultiStreamDecoder(make_model(0), build_H(3), StreamingOptions(4))
+    opts = StreamingOptions(chunk_size=4)
+    decoder = MultiStreamDecoder(make_model(0), build_H(3), opts)
     for key, num_frames in (("none", 0), ("six", 6), ("full", 19)):
         decoder.add_stream(key)
         decoder.accept_features(key, torch.randn(num_frames, ENC.num_features))
@@ -410,4 +408,7 @@ def test_stream_decode_cuts_many_streams_and_online_fbank(tmp_path: Path) -> Non
     assert many.audio_seconds == pytest.approx(sum(c.duration for c in cuts))
     assert 0 < many.rtf and many.latency_ms(0.5) > 0
     with pytest.raises(ValueError, match="features must be precomputed or online"):
-        stream_decode_cuts(model, H, cuts, opts, to_words, features="wav")
+        # An invalid source on purpose, to test the check.
+        stream_decode_cuts(
+            model, H, cuts, opts, to_words, features="wav"  # type: ignore[arg-type]
+        )

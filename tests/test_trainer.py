@@ -5,26 +5,26 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Literal
 
 import pytest
 import torch
 from conftest import edit_distance
 
-from asrk2.config import from_dict
-from asrk2.losses import LossConfig
-from asrk2.model import CtcModel
-from asrk2.train.average import average_last
-from asrk2.train.checkpoint import (
+from asrk2.checkpoint import (
     CorruptCheckpointError,
     latest_checkpoint,
     load_checkpoint,
     step_checkpoints,
 )
-from asrk2.train.config import ExperimentConfig, OptimConfig
+from asrk2.config import from_dict
+from asrk2.experiment import ExperimentConfig, OptimConfig, build_model
+from asrk2.losses import LossConfig
+from asrk2.model import CtcModel
+from asrk2.testing.toy_data import make_toy_corpus
+from asrk2.train.average import average_last
 from asrk2.train.schedulers import lr_factor
-from asrk2.train.toy_data import make_toy_corpus
-from asrk2.train.trainer import NonFiniteError, build_model, train
+from asrk2.train.trainer import NonFiniteError, train
 
 TINY: Dict[str, Any] = {
     "data": {"max_duration": 10.0, "num_buckets": 2, "spec_augment": {"enabled": True}},
@@ -74,11 +74,12 @@ def test_n_steps_resume_n_steps_equals_2n_steps(corpus, tmp_path) -> None:
     half = train(
         make_config(train={"max_steps": 4}), cuts, valid, lang, tmp_path / "b", "cpu"
     )
-    assert half.name == "checkpoint-4.pt"
+    assert half is not None and half.name == "checkpoint-4.pt"
     resumed = train(
         make_config(train={"max_steps": 9}), cuts, valid, lang, tmp_path / "b", "cpu",
         resume=True,
     )  # fmt: skip
+    assert whole is not None and resumed is not None
     a, b = load_checkpoint(whole), load_checkpoint(resumed)
     assert a["train_state"]["epoch"] >= 2, "the runs should cross an epoch boundary"
     assert a["train_state"]["step"] == b["train_state"]["step"] == 9
@@ -105,6 +106,7 @@ def test_planted_nan_batch_is_skipped_counted_and_logged(
     assert math.isfinite(rows[-1]["train_loss"])
     assert all(0.0 <= r["valid_wer"] <= 100.0 for r in rows)  # toy hyps are short
     assert "toy-0003" in caplog.text and "non-finite loss" in caplog.text
+    assert last is not None
     state = load_checkpoint(last)
     assert state["train_state"]["bad_batches"] == 2
     assert all(torch.isfinite(v).all() for v in state["model"].values())
@@ -135,6 +137,7 @@ def test_non_finite_gradient_skips_the_update(corpus, tmp_path, monkeypatch) -> 
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip_nan_once)
     config = make_config(train={"num_epochs": 1})
     last = train(config, cuts, cuts.subset(first=2), lang, tmp_path / "exp", "cpu")
+    assert last is not None
     state = load_checkpoint(last)
     assert state["train_state"]["bad_batches"] == 1
     # The scheduler counts only the updates that happened.
@@ -166,8 +169,9 @@ def test_step_checkpoints_pruning_and_averaging(corpus, tmp_path) -> None:
 def test_loss_weights_decide_the_decoder() -> None:
     config = make_config(loss={"ctc_weight": 1.0})
     assert config.loss.attention_weight == 0.0
-    assert build_model(config, 40).decoder is None
-    assert config.model.decoder.num_layers == 0  # the saved config says so
+    model, resolved = build_model(config, 40)
+    assert model.decoder is None and resolved.model.decoder.num_layers == 0
+    assert config.model.decoder.num_layers > 0  # the input is left as it was
     assert LossConfig(ctc_weight=0.3).attention_weight == pytest.approx(0.7)
     assert LossConfig(ctc_weight=0.5, mmi_weight=0.5).attention_weight == 0.0
     assert (
@@ -183,7 +187,9 @@ def test_loss_weights_decide_the_decoder() -> None:
 
 
 @pytest.mark.parametrize("kind", ["noam", "cosine", "step"])
-def test_schedules_warm_up_then_decay(kind: str) -> None:
+def test_schedules_warm_up_then_decay(
+    kind: Literal["noam", "cosine", "step"]
+) -> None:
     config = OptimConfig(
         warmup_steps=10, scheduler=kind, total_steps=110, min_lr_ratio=0.1,
         step_size=20, step_gamma=0.5,
@@ -203,7 +209,7 @@ def test_schedules_warm_up_then_decay(kind: str) -> None:
 def test_validation_wer_equals_ctc_greedy_decoding_with_H(corpus) -> None:
     from asrk2.decode.ctc_decode import build_ctc_topo, ctc_greedy_decode
     from asrk2.lang.bpe import load_bpe
-    from asrk2.train.trainer import greedy_word_errors
+    from asrk2.train.validation import greedy_word_errors
 
     cuts, lang = corpus
     sp = load_bpe(lang / "bpe.model")

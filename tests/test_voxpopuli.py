@@ -12,8 +12,8 @@ import pytest
 from lhotse import CutSet
 
 from asrk2.data.manifests import manifest_path
-from asrk2.data.synth_layouts import LayoutConfig, make_voxpopuli_layout
 from asrk2.data.voxpopuli import prepare_voxpopuli
+from asrk2.testing.corpus_layouts import LayoutConfig, make_voxpopuli_layout
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(

@@ -62,10 +62,6 @@ class ImportReport:
         """Records that ``item_id`` was kept without reading its audio (``why``)."""
         self._add(self.unchecked, why, item_id)
 
-    def num_skipped(self, reason: str) -> int:
-        """Exact number of items skipped (or fixed) for ``reason``."""
-        return self.counts[reason]
-
     def summary(self) -> str:
         """One line, e.g. ``"3 cuts kept; 1 skipped (missing audio file: u2)"``."""
         parts = [f"{self.num_cuts} cuts kept ({self.num_seconds / 3600:.2f} h)"]

@@ -9,13 +9,17 @@ Example::
     H = build_ctc_topo(max_token_id=499)
     hyps = ctc_greedy_decode(log_probs, out_lens, H)  # List[List[int]], batch order
 """
+
 from typing import List, Optional, Union
 
 import k2
 import torch
 
+from asrk2.beams import GREEDY_BEAMS, SearchBeams
+
 __all__ = [
     "build_ctc_topo",
+    "ctc_argmax_decode",
     "ctc_greedy_decode",
     "get_lattice",
     "one_best_token_ids",
@@ -80,10 +84,7 @@ def get_lattice(
     log_probs: torch.Tensor,
     out_lens: torch.Tensor,
     decoding_graph: k2.Fsa,
-    search_beam: float = 20.0,
-    output_beam: float = 8.0,
-    min_active_states: int = 30,
-    max_active_states: int = 10000,
+    beams: SearchBeams = SearchBeams(),
     subsampling_factor: int = 1,
 ) -> k2.Fsa:
     """Intersects CTC outputs with a decoding graph (H, HLG, ...) into lattices.
@@ -104,14 +105,8 @@ def get_lattice(
       decoding_graph:
         An arc-sorted FSA on the same device as ``log_probs``, e.g. from
         :func:`build_ctc_topo`, or an HLG whose aux_labels are word ids.
-      search_beam:
-        Decoding beam, e.g. 20. Smaller is faster, larger is more exact.
-      output_beam:
-        Beam to prune the output lattice, like Kaldi's lattice-beam.
-      min_active_states:
-        Minimum number of FSA states active on each frame.
-      max_active_states:
-        Maximum number of FSA states active on each frame.
+      beams:
+        Pruning of the search (:class:`~asrk2.beams.SearchBeams`).
       subsampling_factor:
         The model's frame subsampling factor; lengths computed from input
         frames may then overshoot T by up to ``subsampling_factor - 1``
@@ -128,22 +123,15 @@ def get_lattice(
             f"log_probs on {log_probs.device}"
         )
     order = torch.sort(lens, descending=True, stable=True).indices
-    segments = torch.stack(
-        [order, torch.zeros_like(order), lens[order]], dim=1
-    ).to(torch.int32)
+    segments = torch.stack([order, torch.zeros_like(order), lens[order]], dim=1).to(
+        torch.int32
+    )
     dense = k2.DenseFsaVec(
         log_probs.detach().to(torch.float32),
         segments,
         allow_truncate=subsampling_factor - 1,
     )
-    lattice = k2.intersect_dense_pruned(
-        decoding_graph,
-        dense,
-        search_beam=search_beam,
-        output_beam=output_beam,
-        min_active_states=min_active_states,
-        max_active_states=max_active_states,
-    )
+    lattice = k2.intersect_dense_pruned(decoding_graph, dense, **beams.kwargs())
     if torch.equal(order, torch.arange(order.numel())):
         return lattice
     # lattice[j] is utterance order[j]; inverse[i] is where utterance i sits.
@@ -200,17 +188,14 @@ def ctc_greedy_decode(
     log_probs: torch.Tensor,
     out_lens: torch.Tensor,
     H: k2.Fsa,
-    search_beam: float = 2.0,
-    output_beam: float = 1.0,
-    min_active_states: int = 1,
-    max_active_states: int = 10,
+    beams: SearchBeams = GREEDY_BEAMS,
 ) -> List[List[int]]:
     """Decodes CTC outputs to token ids with the topology H (no LM).
 
     With the standard topology this equals per-frame argmax, collapse
     repeats, drop blanks (see tests/test_ctc_decode.py for why). The best
     partial path is then the best state on every frame, so even very tight
-    beams cannot prune it; hence the small defaults. With 500 tokens
+    beams cannot prune it; hence :data:`~asrk2.beams.GREEDY_BEAMS`. With 500 tokens
     (standard H has 250k arcs) :func:`get_lattice`'s lattice-sized defaults
     are ~100x slower on CPU and need GBs of memory per batch.
 
@@ -221,25 +206,32 @@ def ctc_greedy_decode(
         Number of valid frames per utterance, shape (N,).
       H:
         CTC topology from :func:`build_ctc_topo`, on log_probs' device.
-      search_beam:
-        Decoding beam; see :func:`get_lattice`.
-      output_beam:
-        Lattice beam; only the best path is read, so it can be small.
-      min_active_states:
-        Minimum number of states active on each frame.
-      max_active_states:
-        Maximum number of states active on each frame.
+      beams:
+        Pruning of the search; only the best path is read, so tight is fine.
 
     Returns:
       N lists of token ids, in batch order.
     """
-    lattice = get_lattice(
-        log_probs,
-        out_lens,
-        H,
-        search_beam=search_beam,
-        output_beam=output_beam,
-        min_active_states=min_active_states,
-        max_active_states=max_active_states,
-    )
-    return one_best_token_ids(lattice)
+    return one_best_token_ids(get_lattice(log_probs, out_lens, H, beams))
+
+
+def ctc_argmax_decode(
+    log_probs: torch.Tensor, out_lens: torch.Tensor
+) -> List[List[int]]:
+    """Per-frame argmax, repeats collapsed, blanks dropped: no graph needed.
+
+    Equals :func:`ctc_greedy_decode` with the standard H (checked in
+    tests/test_ctc_decode.py); cheap enough to run on every validation batch.
+
+    Args:
+      log_probs: (N, T, V) CTC log-probs, blank at 0.
+      out_lens: (N,) valid frames.
+    Returns:
+      N lists of token ids, in batch order.
+    """
+    best = log_probs.argmax(dim=-1).cpu()
+    hyps = []
+    for ids, n in zip(best, out_lens.tolist()):
+        ids = torch.unique_consecutive(ids[:n])
+        hyps.append([int(i) for i in ids if i != 0])
+    return hyps

@@ -21,13 +21,14 @@ Example::
     hyps = decode_batch(["hlg-1best"], log_probs, out_lens, graphs, MethodOptions())
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import k2
 import torch
 
+from asrk2.beams import SearchBeams
 from asrk2.decode.ctc_decode import (
     build_ctc_topo,
     ctc_greedy_decode,
@@ -41,6 +42,7 @@ from asrk2.decode.rescore import (
     sample_nbest,
     word_seq_lm_scores,
 )
+from asrk2.lang.bpe import load_bpe
 from asrk2.lang.graphs import G_for_rescoring, load_fsa
 from asrk2.lang.lexicon import read_symbol_table
 
@@ -51,6 +53,8 @@ __all__ = [
     "DecoderScorer",
     "check_methods",
     "load_graphs",
+    "load_streaming_graph",
+    "needs_redecode_final",
     "decode_batch",
 ]
 
@@ -93,28 +97,20 @@ class MethodOptions:
     """Search and rescoring options shared by the methods.
 
     Attributes:
-      search_beam, output_beam, min_active_states, max_active_states: the
-        pruned intersection (:func:`get_lattice`); None for its defaults (or,
-        in :mod:`asrk2.decode.offline`, those of the experiment's config).
+      beams: the pruned intersection (:func:`get_lattice`); None for the
+        experiment's ``decode`` beams (:mod:`asrk2.decode.offline`), or
+        :class:`~asrk2.beams.SearchBeams` defaults without an experiment.
       num_paths: paths sampled per lattice for the n-best methods.
       nbest_scale: score scale while sampling (smaller: more diverse).
       lm_scales: LM scales of the two G rescoring methods.
       attention_scales: decoder score scales of ``attention-rescoring``.
     """
 
-    search_beam: Optional[float] = None
-    output_beam: Optional[float] = None
-    min_active_states: Optional[int] = None
-    max_active_states: Optional[int] = None
+    beams: Optional[SearchBeams] = None
     num_paths: int = 100
     nbest_scale: float = 0.5
-    lm_scales: Tuple[float, ...] = (0.3, 0.5, 0.7, 1.0)
-    attention_scales: Tuple[float, ...] = (0.5, 1.0, 2.0)
-
-    def beams(self) -> Dict[str, float]:
-        """The intersection options that are set, as keyword arguments."""
-        names = ("search_beam", "output_beam", "min_active_states", "max_active_states")
-        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+    lm_scales: List[float] = field(default_factory=lambda: [0.3, 0.5, 0.7, 1.0])
+    attention_scales: List[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
 
 
 def check_methods(methods: Sequence[str]) -> None:
@@ -167,7 +163,7 @@ def _lattice(
     log_probs: torch.Tensor, out_lens: torch.Tensor, graph: k2.Fsa, opts: MethodOptions
 ) -> k2.Fsa:
     """:func:`get_lattice` with the options' beams."""
-    return get_lattice(log_probs, out_lens, graph, **opts.beams())
+    return get_lattice(log_probs, out_lens, graph, opts.beams or SearchBeams())
 
 
 def _nbest_methods(
@@ -238,3 +234,36 @@ def decode_batch(
         ).items():
             out[f"whole-lattice-rescoring-lm_scale_{scale}"] = hyps
     return out
+
+
+def needs_redecode_final(graph_name: str) -> bool:
+    """Whether finals on ``graph_name`` need ``StreamingOptions.redecode_final``.
+
+    True for HL and HLG: k2 1.23.4's online intersecter drops words that span a
+    chunk boundary. H (every CTC state can end) is exact online.
+    """
+    return graph_name != "H"
+
+
+def load_streaming_graph(
+    lang_dir: Path, graph_name: str, device: torch.device
+) -> Tuple[k2.Fsa, Callable[[List[int]], List[str]]]:
+    """Loads the decoding graph ``H``, ``HL`` or ``HLG`` and its ids-to-words map.
+
+    Args:
+      lang_dir: ``bpe.model`` (H) or ``words.txt`` and ``HL.pt``/``HLG.pt``.
+      graph_name: ``H``, ``HL`` or ``HLG``.
+      device: where the graph goes.
+    Returns:
+      ``(graph, to_words)``; ``to_words`` maps one hypothesis to words.
+    """
+    lang_dir = Path(lang_dir)
+    if graph_name == "H":
+        sp = load_bpe(lang_dir / "bpe.model")
+        H = build_ctc_topo(sp.get_piece_size() - 1, device=device)
+        return H, lambda ids: sp.decode(ids).split()
+    if graph_name not in ("HL", "HLG"):
+        raise ValueError(f"graph must be H, HL or HLG, got {graph_name!r}")
+    id2word = {i: w for w, i in read_symbol_table(lang_dir / "words.txt").items()}
+    graph = load_fsa(lang_dir / f"{graph_name}.pt").to(device)
+    return graph, lambda ids: [id2word[i] for i in ids]

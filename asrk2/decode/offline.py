@@ -12,7 +12,6 @@ from lhotse.cut import Cut
 from lhotse.utils import compute_num_frames
 from tqdm import tqdm
 
-from asrk2.config import from_dict
 from asrk2.data.datamodule import make_eval_loader, unpack_batch
 from asrk2.decode.methods import (
     DecoderScorer,
@@ -28,20 +27,13 @@ from asrk2.decode.scoring import (
     write_recogs,
     write_wer_summary,
 )
-from asrk2.features.fbank import FRAME_SHIFT
+from asrk2.experiment import ExperimentConfig
+from asrk2.frames import FRAME_SHIFT, MIN_INPUT_FRAMES
 from asrk2.lang.bpe import load_bpe
 from asrk2.lang.lexicon import read_symbol_table
 from asrk2.model.ctc_model import CtcModel
-from asrk2.model.subsampling import MIN_INPUT_FRAMES
-from asrk2.train.checkpoint import (
-    average_checkpoints,
-    epoch_checkpoints,
-    load_checkpoint,
-)
-from asrk2.train.config import ExperimentConfig
 
 __all__ = [
-    "load_model",
     "decode_methods",
     "decode_dataset",
     "decode_and_score",
@@ -49,43 +41,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def load_model(
-    exp_dir: Path, epoch: Optional[int] = None, avg: int = 1
-) -> Tuple[CtcModel, ExperimentConfig]:
-    """Loads the model of ``epoch`` (default: the last), averaged over ``avg`` epochs.
-
-    Raises FileNotFoundError if ``epoch-{epoch}.pt`` (or any checkpoint) is
-    missing, and ValueError if ``avg`` is below 1 or above the epochs there are.
-
-    The model is rebuilt from the resolved config stored in the checkpoint, so
-    decoding never depends on a recipe file that may have changed since.
-    """
-    if avg < 1:
-        raise ValueError(f"avg must be >= 1 (epochs to average), got {avg}")
-    paths = epoch_checkpoints(exp_dir)
-    if epoch is not None:
-        paths = [p for p in paths if int(p.stem.split("-")[1]) <= epoch]
-        # Asked for epoch N, never silently average older epochs instead.
-        if paths and paths[-1].stem != f"epoch-{epoch}":
-            raise FileNotFoundError(f"no epoch-{epoch}.pt in {exp_dir}")
-    if not paths:
-        raise FileNotFoundError(
-            f"no epoch-N.pt checkpoints in {exp_dir} (epoch <= {epoch})"
-        )
-    if avg > len(paths):
-        last = paths[-1].stem.split("-")[1]
-        raise ValueError(
-            f"avg {avg} asks for more epochs than {exp_dir} has up to epoch {last} "
-            f"({len(paths)})"
-        )
-    chosen = paths[-avg:]
-    config = from_dict(ExperimentConfig, load_checkpoint(chosen[-1])["config"])
-    model = CtcModel(config.model)
-    model.load_state_dict(average_checkpoints(chosen))
-    log.info("Loaded %s", ", ".join(p.name for p in chosen))
-    return model.eval(), config
 
 
 def _decoder_scorer(
@@ -114,16 +69,11 @@ def _decoder_scorer(
 def _options(
     options: Optional[MethodOptions], config: ExperimentConfig
 ) -> MethodOptions:
-    """``options`` (default ones if None) with unset beams from ``config.decode``."""
+    """``options`` (default ones if None); unset beams from ``config.decode``."""
     opts = options or MethodOptions()
-    d = config.decode
-    config_beams = {
-        "search_beam": d.search_beam,
-        "output_beam": d.output_beam,
-        "min_active_states": d.min_active_states,
-        "max_active_states": d.max_active_states,
-    }
-    return replace(opts, **{**config_beams, **opts.beams()})
+    if opts.beams is None:
+        opts = replace(opts, beams=config.decode.beams())
+    return opts
 
 
 def _frames(cut: Cut) -> int:
@@ -245,14 +195,12 @@ def decode_dataset(
 
 
 def decode_and_score(
-    exp_dir: Path,
+    model: CtcModel,
+    config: ExperimentConfig,
     cuts: CutSet,
     lang_dir: Path,
     out_dir: Path,
     test_set: str = "test",
-    epoch: Optional[int] = None,
-    avg: int = 1,
-    device: Optional[str] = None,
     methods: Sequence[str] = ("ctc-greedy",),
     options: Optional[MethodOptions] = None,
 ) -> Dict[str, float]:
@@ -262,23 +210,22 @@ def decode_and_score(
     and one ``wer-summary-{test_set}.txt`` with a line per key, best first.
 
     Args:
-      exp_dir: holds the ``epoch-N.pt`` checkpoints.
+      model: the acoustic model in eval mode, on the device to decode on
+        (e.g. from :func:`asrk2.checkpoint.load_model`).
+      config: its experiment config (data loading, default beams).
       cuts: the test set.
       lang_dir: the lang dir (``bpe.model``, graphs for the methods).
       out_dir: where the files go.
       test_set: name used in the file names.
-      epoch: last epoch to use; None for the last one.
-      avg: number of epochs averaged.
-      device: e.g. ``"cpu"``; None picks CUDA when available.
       methods: names from :data:`asrk2.decode.methods.METHODS`.
-      options: beams, n-best size and scales; default from the config.
+      options: beams, n-best size and scales; unset beams from the config.
     Returns:
       WER (percent) per method/scale, e.g. ``{"ctc-greedy": 4.2}``.
     """
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model, config = load_model(exp_dir, epoch, avg)
-    model.to(dev)
-    all_results = decode_methods(model, cuts, lang_dir, config, dev, methods, options)
+    device = next(iter(model.parameters())).device
+    all_results = decode_methods(
+        model, cuts, lang_dir, config, device, methods, options
+    )
     out_dir = Path(out_dir)
     summary: Dict[str, float] = {}
     for key, results in all_results.items():

@@ -10,19 +10,12 @@ Partial hypotheses are the best path *as if the stream ended there*. With H
 (greedy CTC) each one is a prefix of the next; with HL/HLG a later chunk may
 revise earlier words (e.g. ``A`` becomes ``AC``), as in Kaldi's online decoders.
 
-Two decoders:
-
-* :class:`StreamingDecoder` decodes N equally long streams in lockstep;
-* :class:`MultiStreamDecoder` keeps streams that start, stop and end at any
-  time (a server's clients, a test set), each with its own encoder and search
-  state, and batches whatever is ready at each :meth:`~MultiStreamDecoder.step`.
+:class:`MultiStreamDecoder` keeps streams that start, stop and end at any
+time (a server's clients, a test set), each with its own encoder and search
+state, and batches whatever is ready at each :meth:`~MultiStreamDecoder.step`.
+Decoding a whole test set this way is :mod:`asrk2.decode.stream_eval`.
 
 Example::
-
-    decoder = StreamingDecoder(model, H, StreamingOptions(chunk_size=16))
-    for chunk in decoder.split(features):  # features (N, T, C)
-        partial = decoder.accept(chunk)    # ids per stream
-    final = decoder.result()
 
     streams = MultiStreamDecoder(model, H, StreamingOptions(chunk_size=16))
     streams.add_stream("a")
@@ -33,77 +26,41 @@ Example::
     ids = streams.result("a")
 """
 
-import contextlib
-import itertools
-import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import (
-    Callable,
-    Deque,
-    Dict,
-    Hashable,
-    Iterator,
-    List,
-    Literal,
-    Optional,
-    Sequence,
-    Tuple,
-)
+from typing import Deque, Dict, Hashable, List, Optional, Sequence, Tuple
 
 import k2
 import torch
-from lhotse import CutSet
-from lhotse.cut import Cut
 
-from asrk2.decode.ctc_decode import (
-    build_ctc_topo,
-    get_lattice,
-    one_best_token_ids,
-)
-from asrk2.decode.offline import load_model
-from asrk2.decode.scoring import (
-    Result,
-    compute_wer,
-    write_errs,
-    write_recogs,
-    write_wer_summary,
-)
-from asrk2.features.fbank import torch_threads
+from asrk2.beams import SearchBeams
+from asrk2.decode.ctc_decode import get_lattice, one_best_token_ids
+from asrk2.decode.methods import needs_redecode_final
 from asrk2.features.online import OnlineFbankExtractor
-from asrk2.lang.bpe import load_bpe
-from asrk2.lang.graphs import load_fsa
-from asrk2.lang.lexicon import read_symbol_table
+from asrk2.frames import subsampled_lengths
 from asrk2.model.conformer import StreamingState
 from asrk2.model.ctc_model import CtcModel
-from asrk2.model.subsampling import subsampled_lengths
 
 __all__ = [
     "StreamingOptions",
-    "StreamingDecoder",
     "MultiStreamDecoder",
     "stack_states",
     "split_states",
-    "StreamingReport",
-    "stream_decode",
-    "stream_decode_cuts",
-    "stream_decode_and_score",
-    "load_streaming_graph",
-    "needs_redecode_final",
 ]
 
 
 @dataclass
-class StreamingOptions:
+class StreamingOptions(SearchBeams):
     """Chunking and online search options.
+
+    The inherited :class:`~asrk2.beams.SearchBeams` prune the online search
+    (and the final redecoding); the command-line tools and the server start
+    from the checkpoint's ``decode`` beams, as offline decoding does.
 
     Attributes:
       chunk_size: output frames (after x4 subsampling) per chunk, e.g. 16.
       left_context_frames: attention cache in output frames; None for the
         encoder config's value, < 0 unbounded.
-      search_beam, output_beam, min_active_states, max_active_states: as in
-        :func:`asrk2.decode.ctc_decode.get_lattice`.
       redecode_final: (:class:`MultiStreamDecoder` only) keep each stream's
         log-probs and take its final result from one offline pruned
         intersection of all of them, the result of offline chunked decoding.
@@ -112,123 +69,29 @@ class StreamingOptions:
         there, so a word that spans a chunk boundary is lost (fixed upstream
         in k2 #1125/#1198, 2023, after the last PyPI release). H is not
         affected (every CTC state can end). Partial results stay online.
+        None: as :meth:`for_graph` decides (on for HL/HLG, off for H); a
+        :class:`MultiStreamDecoder` given None keeps it off.
     """
 
     chunk_size: int = 16
     left_context_frames: Optional[int] = None
-    search_beam: float = 20.0
-    output_beam: float = 8.0
-    min_active_states: int = 30
-    max_active_states: int = 10000
-    redecode_final: bool = False
+    redecode_final: Optional[bool] = None
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}")
 
-class StreamingDecoder:
-    """Decodes N streams in lockstep, one chunk of features at a time.
-
-    Args:
-      model: the CTC model (a causal encoder for streaming = offline chunked).
-      graph: arc-sorted decoding graph on the model's device: H (token ids
-        out) or HL/HLG (word ids out).
-      options: chunking and beams.
-      num_streams: N, the number of streams decoded together.
-    """
-
-    def __init__(
-        self,
-        model: CtcModel,
-        graph: k2.Fsa,
-        options: StreamingOptions,
-        num_streams: int = 1,
-    ) -> None:
-        if options.chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {options.chunk_size}")
-        self.model = model
-        self.options = options
-        self.num_streams = num_streams
-        self.device = graph.device
-        if graph.arcs.num_axes() == 2:  # the C++ side wants an FsaVec
-            graph = k2.create_fsa_vec([graph])
-        self.intersecter = k2.OnlineDenseIntersecter(
-            decoding_graph=graph,
-            num_streams=num_streams,
-            search_beam=options.search_beam,
-            output_beam=options.output_beam,
-            min_active_states=options.min_active_states,
-            max_active_states=options.max_active_states,
-        )
-        self.state = model.init_state(num_streams, self.device)
-        self.decode_states: list = [None] * num_streams
-        self.hyps: List[List[int]] = [[] for _ in range(num_streams)]
-        self.num_frames = 0
-
-    def split(self, features: torch.Tensor) -> Iterator[torch.Tensor]:
-        """Cuts (N, T, C) features into the per-call pieces of ``chunk_size``.
-
-        The first piece is 3 frames longer (the subsampling's look-ahead), so
-        that streaming reproduces the offline chunked encoder.
-        """
-        pos, first = 0, True
-        while pos < features.size(1):
-            n = self.model.encoder.chunk_input_frames(self.options.chunk_size, first)
-            yield features[:, pos : pos + n]
-            pos, first = pos + n, False
-
-    @torch.no_grad()
-    def accept(self, features: torch.Tensor) -> List[List[int]]:
-        """Feeds the next input frames of every stream.
+    def for_graph(self, graph_name: str) -> "StreamingOptions":
+        """These options with an unset ``redecode_final`` decided for the graph.
 
         Args:
-          features: new frames (N, T, C), any T >= 0; the encoder buffers what
-            it cannot use yet.
-        Returns:
-          The partial hypothesis of each stream (ids of the graph's
-          aux_labels), unchanged if no output frame was produced.
+          graph_name: ``H``, ``HL`` or ``HLG`` (see
+            :func:`~asrk2.decode.methods.needs_redecode_final`).
         """
-        if features.size(0) != self.num_streams:
-            raise ValueError(
-                f"expected {self.num_streams} streams, got {features.size(0)}"
-            )
-        log_probs, self.state = self.model.forward_chunk(
-            features.to(self.device), self.state, self.options.left_context_frames
-        )
-        if log_probs.size(1) > 0:
-            self._search(log_probs)
-        return self.hyps
-
-    def _search(self, log_probs: torch.Tensor) -> None:
-        """Advances the online intersection by the chunk's (N, T', V) log-probs."""
-        n, t, _ = log_probs.shape
-        segments = torch.tensor([[i, 0, t] for i in range(n)], dtype=torch.int32)
-        dense = k2.DenseFsaVec(log_probs.to(torch.float32), segments)
-        lattice, self.decode_states = self.intersecter.decode(dense, self.decode_states)
-        self.hyps = one_best_token_ids(lattice)
-        self.num_frames += t
-
-    def result(self) -> List[List[int]]:
-        """The final hypotheses: the best complete paths after the last chunk."""
-        return self.hyps
-
-
-def stream_decode(
-    model: CtcModel,
-    graph: k2.Fsa,
-    features: torch.Tensor,
-    options: StreamingOptions,
-) -> List[List[List[int]]]:
-    """Decodes N equally long streams chunk by chunk.
-
-    Args:
-      model: the CTC model, in eval mode.
-      graph: H, HL or HLG, on the model's device.
-      features: (N, T, C) features of N streams of the same length.
-      options: chunking and beams.
-    Returns:
-      For each chunk, the partial hypotheses of the N streams; the last
-      entry is the final result.
-    """
-    decoder = StreamingDecoder(model, graph, options, features.size(0))
-    return [[list(h) for h in decoder.accept(x)] for x in decoder.split(features)]
+        if self.redecode_final is not None:
+            return self
+        return replace(self, redecode_final=needs_redecode_final(graph_name))
 
 
 def stack_states(states: Sequence[StreamingState]) -> StreamingState:
@@ -330,7 +193,6 @@ class _Stream:
       got_features: True once features were fed directly.
       finished: no more input will come.
       final: finished and every frame decoded.
-      num_frames: output frames (after subsampling) decoded so far.
       log_probs: the (T'_i, V) log-probs of each chunk, kept only with
         ``StreamingOptions.redecode_final``.
     """
@@ -343,7 +205,6 @@ class _Stream:
     got_features: bool = False
     finished: bool = False
     final: bool = False
-    num_frames: int = 0
     log_probs: List[torch.Tensor] = field(default_factory=list)
 
 
@@ -393,15 +254,13 @@ class MultiStreamDecoder:
         options: StreamingOptions,
         max_batch_streams: int = 32,
     ) -> None:
-        if options.chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {options.chunk_size}")
         if max_batch_streams < 1:
             raise ValueError(f"max_batch_streams must be >= 1, got {max_batch_streams}")
         self.model = model
         self.options = options
         self.max_batch_streams = max_batch_streams
         self.device = graph.device
-        self.num_features = model.config.encoder.num_features
+        self.num_features = model.num_features
         if graph.arcs.num_axes() == 2:  # the C++ side wants an FsaVec
             graph = k2.create_fsa_vec([graph])
         self.graph = graph
@@ -624,11 +483,8 @@ class MultiStreamDecoder:
             lattice, states = self._intersecter(len(batch)).decode(
                 dense, [s.decode_state for s in streams]
             )
-            for stream, state, hyp, n in zip(
-                streams, states, one_best_token_ids(lattice), lengths
-            ):
+            for stream, state, hyp in zip(streams, states, one_best_token_ids(lattice)):
                 stream.decode_state, stream.hyp = state, hyp
-                stream.num_frames += n
 
     def _redecode(self, streams: List[_Stream]) -> None:
         """Sets the final ids of ending streams from all their log-probs at once.
@@ -636,306 +492,21 @@ class MultiStreamDecoder:
         The same pruned intersection as offline decoding (see
         ``StreamingOptions.redecode_final``), ``max_batch_streams`` at a time.
         """
-        o = self.options
         for i in range(0, len(streams), self.max_batch_streams):
             batch = streams[i : i + self.max_batch_streams]
             utts = [torch.cat(s.log_probs) for s in batch]
             lens = torch.tensor([u.size(0) for u in utts])
             padded = torch.nn.utils.rnn.pad_sequence(utts, batch_first=True)
-            lattice = get_lattice(
-                padded, lens, self.graph, o.search_beam, o.output_beam,
-                o.min_active_states, o.max_active_states,
-            )  # fmt: skip
+            lattice = get_lattice(padded, lens, self.graph, self.options.beams())
             for stream, hyp in zip(batch, one_best_token_ids(lattice)):
                 stream.hyp, stream.log_probs = hyp, []
 
     def _intersecter(self, batch_size: int) -> k2.OnlineDenseIntersecter:
         """The intersecter for batches of exactly ``batch_size`` streams."""
         if batch_size not in self._intersecters:
-            o = self.options
             self._intersecters[batch_size] = k2.OnlineDenseIntersecter(
                 decoding_graph=self.graph,
                 num_streams=batch_size,
-                search_beam=o.search_beam,
-                output_beam=o.output_beam,
-                min_active_states=o.min_active_states,
-                max_active_states=o.max_active_states,
+                **self.options.kwargs(),
             )
         return self._intersecters[batch_size]
-
-
-@dataclass
-class StreamingReport:
-    """Results and timings of a streaming run over a test set.
-
-    Attributes:
-      results: ``(cut_id, ref_words, hyp_words)`` per cut.
-      chunk_latencies: wall seconds of each decoding step (encoder + search of
-        one chunk of every stream that advanced, batched).
-      audio_seconds: total duration of the cuts.
-      compute_seconds: total compute time (with online fbank, its time too).
-    """
-
-    results: List[Result]
-    chunk_latencies: List[float]
-    audio_seconds: float
-    compute_seconds: float
-
-    @property
-    def rtf(self) -> float:
-        """Real-time factor: compute time over audio time."""
-        return self.compute_seconds / max(self.audio_seconds, 1e-9)
-
-    def latency_ms(self, quantile: float) -> float:
-        """A quantile (0.5, 0.95, ...) of the per-step latency, in ms."""
-        if not self.chunk_latencies:
-            return 0.0
-        return 1000.0 * float(torch.tensor(self.chunk_latencies).quantile(quantile))
-
-
-FeatureSource = Literal["precomputed", "online"]
-# Kaldi's 10 ms frame shift: samples of audio per feature frame = rate / 100.
-_FRAMES_PER_SECOND = 100
-
-
-class _CutFeeder:
-    """Feeds one cut to a :class:`MultiStreamDecoder` one chunk's worth at a time.
-
-    Args:
-      cut: the cut; its id is the stream key.
-      index: its position in the cut set (results keep that order).
-      source: ``precomputed`` (the cut's features) or ``online`` (its audio
-        through the stream's online fbank).
-      decoder: the decoder the cut is streamed into.
-    """
-
-    def __init__(
-        self, cut: Cut, index: int, source: FeatureSource, decoder: MultiStreamDecoder
-    ) -> None:
-        self.cut, self.index, self.source = cut, index, source
-        self.ref = " ".join(s.text for s in cut.supervisions).split()
-        if source == "precomputed":
-            if not cut.has_features:
-                raise ValueError(f"cut {cut.id} has no features (use online fbank)")
-            self.data = torch.as_tensor(cut.load_features())
-            self.per_frame = 1
-        else:
-            audio = cut.load_audio()  # (channels, samples)
-            if audio.shape[0] != 1:
-                raise ValueError(
-                    f"cut {cut.id}: expected mono audio, got {audio.shape[0]} channels"
-                )
-            self.data = torch.from_numpy(audio[0])
-            self.per_frame = cut.sampling_rate // _FRAMES_PER_SECOND
-        self.decoder, self.pos = decoder, 0
-        decoder.add_stream(cut.id)
-
-    def feed(self) -> None:
-        """Hands the decoder the next chunk's input; ends the stream after the last."""
-        if self.pos >= self.data.size(0):
-            return
-        frames = self.decoder.chunk_step if self.pos else self.decoder.chunk_frames
-        piece = self.data[self.pos : self.pos + frames * self.per_frame]
-        self.pos += piece.size(0)
-        if self.source == "precomputed":
-            self.decoder.accept_features(self.cut.id, piece)
-        else:
-            self.decoder.accept_waveform(self.cut.id, piece, self.cut.sampling_rate)
-        if self.pos >= self.data.size(0):
-            self.decoder.input_finished(self.cut.id)
-
-
-def stream_decode_cuts(
-    model: CtcModel,
-    graph: k2.Fsa,
-    cuts: CutSet,
-    options: StreamingOptions,
-    to_words: Callable[[List[int]], List[str]],
-    num_streams: int = 8,
-    features: FeatureSource = "precomputed",
-) -> StreamingReport:
-    """Streams a cut set through a :class:`MultiStreamDecoder`, one stream per cut.
-
-    Up to ``num_streams`` cuts are in flight; a finished one is replaced by
-    the next cut. Every round hands each stream in flight its next chunk of
-    input (as fast as it can be decoded, not in real time) and runs one
-    :meth:`MultiStreamDecoder.step`.
-
-    Args:
-      model: the CTC model, in eval mode, on the graph's device.
-      graph: H, HL or HLG.
-      cuts: the cuts (with features, or with audio for ``online``).
-      options: chunking and beams.
-      to_words: maps the graph's output ids of one hypothesis to words.
-      num_streams: cuts decoded together (also the largest batch).
-      features: ``precomputed`` (the cuts' features) or ``online`` (fbank
-        computed from the audio as it is fed, timed as part of the compute).
-    Returns:
-      Hypotheses in the order of ``cuts``; the wall time of each step that
-      advanced a stream (``chunk_latencies``); compute = feeding + steps.
-    """
-    if features not in ("precomputed", "online"):
-        raise ValueError(f"features must be precomputed or online, got {features!r}")
-    decoder = MultiStreamDecoder(model, graph, options, max_batch_streams=num_streams)
-    report, results = StreamingReport([], [], 0.0, 0.0), {}
-    todo, in_flight = enumerate(cuts), {}
-    while True:
-        for index, cut in itertools.islice(todo, num_streams - len(in_flight)):
-            in_flight[cut.id] = _CutFeeder(cut, index, features, decoder)
-            report.audio_seconds += cut.duration
-        if not in_flight:
-            break
-        start = time.perf_counter()
-        for feeder in in_flight.values():
-            feeder.feed()
-        fed = time.perf_counter()
-        advanced = decoder.step()
-        end = time.perf_counter()
-        report.compute_seconds += end - start
-        if advanced:
-            report.chunk_latencies.append(end - fed)
-        for key in [k for k in in_flight if decoder.is_final(k)]:
-            feeder = in_flight.pop(key)
-            results[feeder.index] = (key, feeder.ref, to_words(decoder.result(key)))
-            decoder.remove_stream(key)
-    report.results = [results[i] for i in sorted(results)]
-    return report
-
-
-def needs_redecode_final(graph_name: str) -> bool:
-    """Whether finals on ``graph_name`` need ``StreamingOptions.redecode_final``.
-
-    True for HL and HLG: k2 1.23.4's online intersecter drops words that span a
-    chunk boundary. H (every CTC state can end) is exact online.
-    """
-    return graph_name != "H"
-
-
-def load_streaming_graph(
-    lang_dir: Path, graph_name: str, device: torch.device
-) -> Tuple[k2.Fsa, Callable[[List[int]], List[str]]]:
-    """Loads the decoding graph ``H``, ``HL`` or ``HLG`` and its ids-to-words map.
-
-    Args:
-      lang_dir: ``bpe.model`` (H) or ``words.txt`` and ``HL.pt``/``HLG.pt``.
-      graph_name: ``H``, ``HL`` or ``HLG``.
-      device: where the graph goes.
-    Returns:
-      ``(graph, to_words)``; ``to_words`` maps one hypothesis to words.
-    """
-    lang_dir = Path(lang_dir)
-    if graph_name == "H":
-        sp = load_bpe(lang_dir / "bpe.model")
-        H = build_ctc_topo(sp.get_piece_size() - 1, device=device)
-        return H, lambda ids: sp.decode(ids).split()
-    if graph_name not in ("HL", "HLG"):
-        raise ValueError(f"graph must be H, HL or HLG, got {graph_name!r}")
-    id2word = {i: w for w, i in read_symbol_table(lang_dir / "words.txt").items()}
-    graph = load_fsa(lang_dir / f"{graph_name}.pt").to(device)
-    return graph, lambda ids: [id2word[i] for i in ids]
-
-
-def stream_decode_and_score(
-    exp_dir: Path,
-    cuts: CutSet,
-    lang_dir: Path,
-    out_dir: Path,
-    test_set: str = "test",
-    graph_name: str = "H",
-    chunk_sizes: Sequence[int] = (16,),
-    options: Optional[StreamingOptions] = None,
-    epoch: Optional[int] = None,
-    avg: int = 1,
-    device: str = "cpu",
-    num_threads: Optional[int] = 1,
-    num_streams: int = 8,
-    features: FeatureSource = "precomputed",
-    force_causal: bool = False,
-    redecode_final: Optional[bool] = None,
-) -> Dict[str, Dict[str, float]]:
-    """Streams a test set at several chunk sizes; writes recogs/errs/wer-summary.
-
-    Keys are ``streaming-{graph_name}-chunk{n}``; each gets its own
-    ``recogs-``/``errs-`` files, and all share ``wer-summary-{test_set}-streaming.txt``.
-
-    Args:
-      exp_dir: holds the ``epoch-N.pt`` checkpoints.
-      cuts: the test set, with features (or audio for ``features="online"``).
-      lang_dir: ``bpe.model`` (H) or ``words.txt`` and ``HL.pt``/``HLG.pt``.
-      out_dir: where the files go.
-      test_set: name used in the file names.
-      graph_name: ``H``, ``HL`` or ``HLG``.
-      chunk_sizes: output frames per chunk to try.
-      options: beams and left context; ``chunk_size`` and ``redecode_final``
-        are overridden.
-      epoch: last epoch to use; None for the last one.
-      avg: number of epochs averaged.
-      device: where to run.
-      num_threads: torch intra-op threads during the run (restored after);
-        per-chunk ops are tiny, and on 2 busy cores extra threads made a
-        chunk ~100x slower in our tests. None leaves torch's setting.
-      num_streams: cuts in flight, batched (see :func:`stream_decode_cuts`).
-      features: ``precomputed`` or ``online`` (fbank from the audio).
-      force_causal: decode a model trained with ``causal: false`` as if its
-        convolutions were causal (same weights), e.g. to time the streaming
-        path with a non-streaming checkpoint; its WER is then meaningless.
-      redecode_final: overrides ``options.redecode_final``; None for
-        :func:`needs_redecode_final` of ``graph_name``.
-    Returns:
-      Per key: ``wer`` (%), ``rtf``, ``latency_mean_ms``, ``latency_p95_ms``
-      (latencies per decoding step).
-    """
-    redecode = needs_redecode_final(graph_name) if redecode_final is None else (
-        redecode_final
-    )
-    threads = contextlib.nullcontext()
-    if num_threads is not None:
-        threads = torch_threads(num_threads)
-    with threads:
-        dev = torch.device(device)
-        model = _load_streaming_model(exp_dir, epoch, avg, force_causal).to(dev)
-        graph, to_words = load_streaming_graph(lang_dir, graph_name, dev)
-        out_dir, rows = Path(out_dir), {}
-        for chunk in chunk_sizes:
-            opts = replace(
-                options or StreamingOptions(), chunk_size=chunk, redecode_final=redecode
-            )
-            report = stream_decode_cuts(
-                model, graph, cuts, opts, to_words, num_streams, features
-            )
-            key = f"streaming-{graph_name}-chunk{chunk}"
-            rows[key] = _write_scores(report, out_dir, f"{test_set}-{key}")
-    summary = {k: v["wer"] for k, v in rows.items()}
-    write_wer_summary(out_dir / f"wer-summary-{test_set}-streaming.txt", summary)
-    return rows
-
-
-def _load_streaming_model(
-    exp_dir: Path, epoch: Optional[int], avg: int, force_causal: bool
-) -> CtcModel:
-    """The checkpointed model; with ``force_causal``, rebuilt with causal convs."""
-    model, _ = load_model(exp_dir, epoch, avg)
-    encoder = model.config.encoder
-    if force_causal and not encoder.causal:
-        # Causality only changes the conv padding, so the weights fit as they are.
-        config = replace(model.config, encoder=replace(encoder, causal=True))
-        causal = CtcModel(config)
-        causal.load_state_dict(model.state_dict())
-        model = causal.eval()
-    return model
-
-
-def _write_scores(
-    report: StreamingReport, out_dir: Path, name: str
-) -> Dict[str, float]:
-    """Writes ``recogs-{name}.txt`` and ``errs-{name}.txt``; returns the row."""
-    stats = compute_wer(report.results)
-    write_recogs(out_dir / f"recogs-{name}.txt", report.results)
-    write_errs(out_dir / f"errs-{name}.txt", report.results, stats)
-    latencies = report.chunk_latencies
-    return {
-        "wer": stats.wer,
-        "rtf": report.rtf,
-        "latency_mean_ms": 1000.0 * sum(latencies) / max(len(latencies), 1),
-        "latency_p95_ms": report.latency_ms(0.95),
-    }

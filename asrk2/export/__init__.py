@@ -19,7 +19,6 @@ from typing import Any
 from asrk2.export.load import (
     ExportedModel,
     ExportedState,
-    chunk_input_frames,
     load_exported,
     read_meta,
 )
@@ -29,7 +28,6 @@ __all__ = [
     "ExportedModel",
     "ExportedState",
     "ScriptableCtcModel",
-    "chunk_input_frames",
     "export_model",
     "load_exported",
     "quantize_int8",

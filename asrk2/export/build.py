@@ -21,20 +21,14 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import torch
 from torch import nn
 
+from asrk2.checkpoint import epoch_checkpoints, load_model
 from asrk2.config import save_yaml
-from asrk2.decode.offline import load_model
-from asrk2.export.load import (
-    ENCODER_FILE,
-    FORMAT,
-    FORMAT_VERSION,
-    META_FILE,
-    chunk_input_frames,
-)
+from asrk2.experiment import ExperimentConfig
+from asrk2.export.load import ENCODER_FILE, FORMAT, FORMAT_VERSION, META_FILE
+from asrk2.frames import chunk_input_frames
 from asrk2.lang.lexicon import read_symbol_table
 from asrk2.model.conformer import Conformer
 from asrk2.model.ctc_model import CtcModel
-from asrk2.train.checkpoint import epoch_checkpoints
-from asrk2.train.config import ExperimentConfig
 from asrk2.utils import atomic_path, atomic_write_text
 
 __all__ = [

@@ -19,6 +19,8 @@ from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple, TypeVar, Un
 
 import torch
 
+from asrk2.frames import chunk_input_frames
+
 __all__ = [
     "ENCODER_FILE",
     "FORMAT",
@@ -26,7 +28,6 @@ __all__ = [
     "META_FILE",
     "ExportedModel",
     "ExportedState",
-    "chunk_input_frames",
     "load_exported",
     "read_meta",
 ]
@@ -35,8 +36,6 @@ FORMAT = "asrk2-ctc-torchscript"
 FORMAT_VERSION = 1
 ENCODER_FILE = "encoder.pt"
 META_FILE = "meta.json"
-# Input frames the x4 subsampling reads past the last input frame it consumes.
-_SUBSAMPLING_LOOKAHEAD = 3
 
 PathLike = Union[str, Path]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -77,24 +76,6 @@ class ExportedState(NamedTuple):
     conv: torch.Tensor
 
 
-def chunk_input_frames(
-    chunk_size: int, first: bool, subsampling_factor: int = 4
-) -> int:
-    """Input frames per call that make each call one chunk of ``chunk_size`` outputs.
-
-    The first call takes 3 more frames: the x4 subsampling reads 3 frames
-    ahead, and later calls reuse the buffered ones.
-
-    Args:
-      chunk_size: output frames (after subsampling) per chunk, >= 1.
-      first: whether this is the first call of a stream.
-      subsampling_factor: input frames per output frame.
-    Returns:
-      ``subsampling_factor * chunk_size`` (+3 for the first call).
-    """
-    return subsampling_factor * chunk_size + (_SUBSAMPLING_LOOKAHEAD if first else 0)
-
-
 class ExportedModel:
     """An exported encoder + CTC layer with the interface decoders use on ``CtcModel``.
 
@@ -104,7 +85,7 @@ class ExportedModel:
     ``asrk2.model.CtcModel`` in eval mode under ``torch.no_grad()`` (an
     export is for inference only; see :func:`_inference`), so
     ``asrk2.decode.offline.decode_methods`` and
-    ``asrk2.decode.streaming.StreamingDecoder`` accept either.
+    ``asrk2.decode.streaming.MultiStreamDecoder`` accept either.
 
     Args:
       module: the TorchScript module of ``encoder.pt``.
@@ -134,6 +115,11 @@ class ExportedModel:
         return int(self.meta["subsampling_factor"])
 
     @property
+    def num_features(self) -> int:
+        """C, the input feature dimension."""
+        return int(self.meta["num_features"])
+
+    @property
     def vocab_size(self) -> int:
         """V, the CTC output units including the blank (id 0)."""
         return int(self.meta["vocab_size"])
@@ -145,7 +131,7 @@ class ExportedModel:
         return self
 
     def chunk_input_frames(self, chunk_size: int, first: bool) -> int:
-        """See :func:`chunk_input_frames`."""
+        """See :func:`asrk2.frames.chunk_input_frames`."""
         return chunk_input_frames(chunk_size, first, self.subsampling_factor)
 
     def to(self, device: Union[str, torch.device]) -> "ExportedModel":
@@ -278,12 +264,6 @@ class ExportedModel:
         sp = spm.SentencePieceProcessor()
         sp.load(str(self._file("bpe.model")))
         return sp
-
-    def load_graph(self, name: str = "HLG.pt") -> Any:
-        """A decoding graph copied into the export, as a ``k2.Fsa`` on the CPU."""
-        import k2
-
-        return k2.Fsa.from_dict(torch.load(self._file(name), map_location="cpu"))
 
     def _file(self, name: str) -> Path:
         path = self.export_dir / name

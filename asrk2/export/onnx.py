@@ -61,7 +61,7 @@ import k2
 import torch
 from torch import nn
 
-from asrk2.decode.offline import load_model
+from asrk2.checkpoint import load_model
 from asrk2.lang.graphs import load_fsa
 from asrk2.lang.lexicon import read_symbol_table
 from asrk2.model.conformer import Conformer

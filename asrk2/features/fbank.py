@@ -29,7 +29,6 @@ from asrk2.data.report import ImportReport
 from asrk2.utils import atomic_path, remove_stale_temporaries
 
 __all__ = [
-    "FRAME_SHIFT",
     "BatchKaldifeatFbank",
     "FbankConfig",
     "SPEED_FACTORS",
@@ -44,9 +43,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SPEED_FACTORS = (0.9, 1.1)
-# Seconds between fbank frames (Kaldi's 10 ms); every frame count in asrk2
-# that comes from a duration uses it.
-FRAME_SHIFT = 0.01
 # kaldifeat chunk on CPU: 10 s of frames stay in cache (see make_fbank_extractor).
 _CPU_CHUNK_FRAMES = 1000
 
@@ -133,12 +129,12 @@ class BatchKaldifeatFbank(KaldifeatFbank):
         """
         if lengths is not None:
             samples = [x[..., :n] for x, n in zip(samples, lengths)]
-        samples = [_mono(x) for x in samples]
+        mono = [_mono(x) for x in samples]
         if self.batch_on_device:
             device = torch.device(self.config.device)
-            waves = [torch.as_tensor(x).to(device) for x in samples]
+            waves = [torch.as_tensor(x).to(device) for x in mono]
             return list(self.extract(waves, sampling_rate))
-        return [self.extract(x, sampling_rate) for x in samples]
+        return [self.extract(x, sampling_rate) for x in mono]
 
 
 def _mono(samples: Union[np.ndarray, torch.Tensor]) -> Union[np.ndarray, torch.Tensor]:

@@ -12,8 +12,8 @@ DistributedDataParallel synchronises gradients only for work done inside the
 ``forward`` of the module it wraps.
 """
 
-from dataclasses import dataclass
-from typing import Dict, List, Literal, Optional
+from dataclasses import dataclass, field
+from typing import Dict, List, Literal, Optional, cast
 
 import k2
 import torch
@@ -24,7 +24,7 @@ from asrk2.losses.ctc import k2_ctc_loss
 from asrk2.losses.dice import dice_loss
 from asrk2.losses.focal import ctc_focal_loss, focal_loss, sigmoid_focal_loss
 from asrk2.losses.label_smoothing import label_smoothing_loss
-from asrk2.losses.mmi import LfMmiLoss
+from asrk2.losses.mmi import LfMmiLoss, MmiOptions
 from asrk2.model.ctc_model import CtcModel
 from asrk2.model.decoder import IGNORE_ID, SOS_EOS_ID, add_sos_eos
 
@@ -50,11 +50,7 @@ class LossConfig:
       dice_weight: adds ``dice_weight *`` soft dice over the decoder's
         posteriors to the attention loss.
       dice_smooth: smoothing constant of the dice loss.
-      den_scale: LF-MMI denominator scale.
-      mmi_bigram_smoothing: add-k smoothing of the token bigram "P"; 0 keeps
-        only bigrams seen in the training transcripts.
-      mmi_output_beam: output beam of the LF-MMI intersections.
-      mmi_den_pruned: pruned intersection for the LF-MMI denominator.
+      mmi: options of the LF-MMI loss (used when ``mmi_weight > 0``).
     """
 
     ctc_weight: float = 1.0
@@ -67,10 +63,7 @@ class LossConfig:
     ctc_focal_gamma: float = 0.0
     dice_weight: float = 0.0
     dice_smooth: float = 1.0
-    den_scale: float = 1.0
-    mmi_bigram_smoothing: float = 0.0
-    mmi_output_beam: float = 10.0
-    mmi_den_pruned: bool = False
+    mmi: MmiOptions = field(default_factory=MmiOptions)
 
     def __post_init__(self) -> None:
         weights = (self.ctc_weight, self.attention_weight, self.mmi_weight)
@@ -138,7 +131,9 @@ class LossModule(nn.Module):
         ys_in, ys_out, ys_lens = add_sos_eos(
             token_ids, SOS_EOS_ID, SOS_EOS_ID, IGNORE_ID, encoder_out.device
         )
-        logits = self.model.decoder(encoder_out, out_lens, ys_in, ys_lens)
+        decoder = self.model.decoder
+        assert decoder is not None  # __init__: a decoder iff attention_weight > 0
+        logits = decoder(encoder_out, out_lens, ys_in, ys_lens)
         if cfg.att_loss == "label_smoothing":
             att = label_smoothing_loss(logits, ys_out, cfg.label_smoothing)
         elif cfg.att_loss == "focal":
@@ -189,6 +184,7 @@ class LossModule(nn.Module):
             nll = k2_ctc_loss(log_probs, out_lens, graphs, reduction="none")
             parts["ctc"] = ctc_focal_loss(nll, cfg.ctc_focal_gamma, "sum")
         if cfg.mmi_weight > 0:
+            assert self.mmi is not None  # __init__ requires it when mmi_weight > 0
             parts["mmi"] = self.mmi(log_probs, out_lens, token_ids).sum()
         if cfg.attention_weight > 0:
             parts.update(self._attention(encoder_out, out_lens, token_ids))
@@ -198,7 +194,10 @@ class LossModule(nn.Module):
             "att": cfg.attention_weight,
             "dice": cfg.attention_weight * cfg.dice_weight,
         }
-        total = sum(weights[name] * value for name, value in parts.items())
+        # A tensor: the weights have a positive sum, so ``parts`` is never empty.
+        total = cast(
+            torch.Tensor, sum(weights[name] * value for name, value in parts.items())
+        )
         result = {"loss": total, "frames": out_lens.sum(), **parts}
         if return_log_probs:
             result.update(log_probs=log_probs, out_lens=out_lens)

@@ -15,6 +15,7 @@ from typing import List, Literal
 import k2
 import torch
 
+from asrk2.beams import SearchBeams
 from asrk2.lang.mmi_graphs import MmiGraphCompiler, build_num_graphs
 from asrk2.losses.ctc import check_dense_inputs, reduce_losses, sorted_dense_fsa_vec
 
@@ -22,25 +23,25 @@ __all__ = ["MmiOptions", "mmi_loss", "LfMmiLoss"]
 
 
 @dataclass
-class MmiOptions:
-    """Intersection options of the LF-MMI loss.
+class MmiOptions(SearchBeams):
+    """Options of the LF-MMI loss.
+
+    The inherited :class:`~asrk2.beams.SearchBeams` prune the intersections:
+    ``output_beam`` both of them (wider than decoding's, since the loss sums
+    over the lattice: larger is more exact), the others only ``den_pruned``.
 
     Attributes:
       den_scale: weight of the denominator total score.
-      output_beam: lattice beam of both intersections (larger: more exact).
+      bigram_smoothing: add-k smoothing of the token bigram "P"; 0 keeps only
+        bigrams seen in the training transcripts.
       den_pruned: use ``k2.intersect_dense_pruned`` for the denominator, which
         bounds memory and time on large bigram graphs at the cost of exactness.
-      search_beam: pruned search beam (``den_pruned`` only).
-      min_active_states: pruned search minimum (``den_pruned`` only).
-      max_active_states: pruned search maximum (``den_pruned`` only).
     """
 
-    den_scale: float = 1.0
     output_beam: float = 10.0
+    den_scale: float = 1.0
+    bigram_smoothing: float = 0.0
     den_pruned: bool = False
-    search_beam: float = 20.0
-    min_active_states: int = 30
-    max_active_states: int = 10000
 
 
 def _tot_scores(lats: k2.Fsa) -> torch.Tensor:
@@ -79,14 +80,7 @@ def mmi_loss(
     )
     den_vec = k2.create_fsa_vec([den_graph])
     if options.den_pruned:
-        den_lats = k2.intersect_dense_pruned(
-            den_vec,
-            dense,
-            search_beam=options.search_beam,
-            output_beam=options.output_beam,
-            min_active_states=options.min_active_states,
-            max_active_states=options.max_active_states,
-        )
+        den_lats = k2.intersect_dense_pruned(den_vec, dense, **options.kwargs())
     else:
         zeros = torch.zeros(len(order), dtype=torch.int32, device=device)
         den_lats = k2.intersect_dense(

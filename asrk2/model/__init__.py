@@ -3,10 +3,8 @@
 from asrk2.model.conformer import Conformer, ConformerConfig, StreamingState
 from asrk2.model.ctc_model import CtcModel, CtcModelConfig
 from asrk2.model.decoder import AttentionDecoder, DecoderConfig
-from asrk2.model.subsampling import SUBSAMPLING_FACTOR, subsampled_lengths
 
 __all__ = [
-    "SUBSAMPLING_FACTOR",
     "AttentionDecoder",
     "Conformer",
     "ConformerConfig",
@@ -14,5 +12,4 @@ __all__ = [
     "CtcModelConfig",
     "DecoderConfig",
     "StreamingState",
-    "subsampled_lengths",
 ]

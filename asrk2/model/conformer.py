@@ -13,17 +13,19 @@ from typing import Final, List, Optional, Tuple
 import torch
 from torch import nn
 
+from asrk2.frames import (
+    LOOKAHEAD_FRAMES,
+    SUBSAMPLING_FACTOR,
+    chunk_input_frames,
+    subsampled_lengths,
+)
 from asrk2.model.attention import (
     RelPositionalEncoding,
     RelPositionMultiheadAttention,
     chunk_attention_mask,
     make_pad_mask,
 )
-from asrk2.model.subsampling import (
-    SUBSAMPLING_FACTOR,
-    Conv2dSubsampling,
-    subsampled_lengths,
-)
+from asrk2.model.subsampling import Conv2dSubsampling
 
 __all__ = [
     "StreamingState",
@@ -122,6 +124,9 @@ class FeatureNormalizer(nn.Module):
     Args:
       num_features: feature dimension C.
     """
+
+    mean: torch.Tensor  # buffers, registered in __init__
+    inv_std: torch.Tensor
 
     def __init__(self, num_features: int) -> None:
         super().__init__()
@@ -336,6 +341,7 @@ class Conformer(nn.Module):
     """
 
     subsampling_factor: Final[int] = SUBSAMPLING_FACTOR
+    lookahead_frames: Final[int] = LOOKAHEAD_FRAMES
 
     def __init__(self, config: ConformerConfig) -> None:
         super().__init__()
@@ -473,11 +479,10 @@ class Conformer(nn.Module):
     def chunk_input_frames(chunk_size: int, first: bool) -> int:
         """Input frames to feed per call for output chunks of ``chunk_size`` frames.
 
-        The x4 subsampling looks 3 frames ahead, so the first call takes
-        ``4 * chunk_size + 3`` frames and later calls ``4 * chunk_size``; then
-        :meth:`forward_chunk` reproduces ``forward(..., chunk_size=chunk_size)``.
+        See :func:`asrk2.frames.chunk_input_frames`; fed that many frames per
+        call, :meth:`forward_chunk` reproduces ``forward(..., chunk_size=chunk_size)``.
         """
-        return SUBSAMPLING_FACTOR * chunk_size + (3 if first else 0)
+        return chunk_input_frames(chunk_size, first)
 
     def forward_chunk(
         self,
@@ -536,7 +541,7 @@ class Conformer(nn.Module):
             empty = feats.new_zeros(feats.size(0), 0, self.d_model)
             return empty, feats, attn_cache, conv_cache
         step = self.subsampling_factor * num_out
-        out = self.embed(self.feature_norm(feats[:, : step + 3]))
+        out = self.embed(self.feature_norm(feats[:, : step + self.lookahead_frames]))
         num_keys = attn_cache.size(2) + num_out
         out, pos_emb = self.pos_enc(out, num_keys)
         attn: List[torch.Tensor] = []

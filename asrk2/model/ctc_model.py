@@ -70,6 +70,11 @@ class CtcModel(nn.Module):
         """Input frames per output frame (4)."""
         return self.encoder.subsampling_factor
 
+    @property
+    def num_features(self) -> int:
+        """C, the input feature dimension."""
+        return self.config.encoder.num_features
+
     def encode(
         self,
         features: torch.Tensor,

@@ -5,34 +5,9 @@ from typing import Final
 import torch
 from torch import nn
 
-__all__ = [
-    "MIN_INPUT_FRAMES",
-    "SUBSAMPLING_FACTOR",
-    "Conv2dSubsampling",
-    "subsampled_lengths",
-]
+from asrk2.frames import MIN_INPUT_FRAMES
 
-SUBSAMPLING_FACTOR = 4
-# The shortest input that yields one output frame: 7 -> 3 -> 1.
-MIN_INPUT_FRAMES = 7
-
-
-def subsampled_lengths(lens: torch.Tensor) -> torch.Tensor:
-    """Number of output frames of :class:`Conv2dSubsampling` for each input length.
-
-    Each layer is a kernel-3, stride-2 convolution without padding, so
-    ``T -> (T - 1) // 2``, and in all ``T' = ((T - 1) // 2 - 1) // 2``. Output
-    frame ``k`` sees input frames ``4k .. 4k + 6``; hence every output frame
-    below ``T'`` depends only on the first ``T`` input frames, which is what
-    makes batching with padding exact. Lengths below :data:`MIN_INPUT_FRAMES`
-    give 0 (clamped, since the formula would go negative).
-
-    Args:
-      lens: input frame counts, shape (N,), integer dtype.
-    Returns:
-      Output frame counts, shape (N,), same dtype and device.
-    """
-    return (((lens - 1) // 2 - 1) // 2).clamp(min=0)
+__all__ = ["Conv2dSubsampling"]
 
 
 class Conv2dSubsampling(nn.Module):

@@ -5,13 +5,15 @@ and ``local/stream_client.py`` are the command-line entry points.
 """
 
 from asrk2.serve.client import StreamResult, stream_audio, stream_file
+from asrk2.serve.recognizer import (
+    StreamingRecognizer,
+    load_recognizer,
+    make_recognizer,
+)
 from asrk2.serve.server import (
     AsrServer,
     ServerConfig,
     ServerThread,
-    StreamingRecognizer,
-    load_recognizer,
-    make_recognizer,
     run_server,
     serve_model,
 )

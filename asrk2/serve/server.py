@@ -7,7 +7,8 @@ decode loop batches the streams of all clients.
 
 Example::
 
-    recognizer = load_recognizer("exp/demo", "data/lang_bpe_500", graph_name="H")
+    model, _ = load_model(Path("exp/demo"))
+    recognizer = load_recognizer(model, "data/lang_bpe_500", "H", StreamingOptions())
     run_server(ServerConfig(port=6006), recognizer)  # until SIGINT/SIGTERM
 
 Limits that keep the server up under bad or too many clients: ``max_clients``
@@ -22,19 +23,20 @@ import asyncio
 import itertools
 import logging
 import signal
+import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, List, Optional, Union
+from typing import List, Optional, Sequence, Union, cast
 
-import k2
 import torch
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from asrk2.features.fbank import FRAME_SHIFT
-from asrk2.serve.decode_loop import DecodeLoop, StreamDecoder
+from asrk2.decode.streaming import StreamingOptions
+from asrk2.model.ctc_model import CtcModel
+from asrk2.serve.decode_loop import DecodeLoop
 from asrk2.serve.protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_NORMAL,
@@ -48,27 +50,19 @@ from asrk2.serve.protocol import (
     pcm16_to_float,
     ready_message,
 )
+from asrk2.serve.recognizer import StreamingRecognizer, load_recognizer
 
 __all__ = [
     "ServerConfig",
-    "StreamingRecognizer",
-    "make_recognizer",
-    "load_recognizer",
     "AsrServer",
     "ServerThread",
     "run_server",
     "serve_model",
 ]
 
-if TYPE_CHECKING:  # the model is only needed to build a recognizer
-    from asrk2.model.ctc_model import CtcModel
-
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-# Kaldi fbank with snip_edges=False: the 25 ms window of frame m ends 7.5 ms
-# after (m + 1) shifts (asrk2.features.online).
-WINDOW_REACH_SECONDS = 0.0075
 
 
 @dataclass
@@ -81,13 +75,13 @@ class ServerConfig:
       max_clients: open connections served at once; more get ``server_full``.
       max_message_bytes: largest message accepted (1 s of 16 kHz audio).
       sample_rate: the only audio rate accepted, in Hz.
-      chunk_size: output frames (after subsampling) per decoder chunk.
-      left_context_frames: attention cache in output frames; None for the
-        model config's value. Bounded by default: the cache of an unbounded
-        one grows with the stream, and the decoder only batches streams with
-        equal cache lengths, i.e. with a bounded cache all streams after
-        their first ``left_context_frames / chunk_size`` chunks.
       graph: decoding graph, ``H``, ``HL`` or ``HLG``.
+      streaming: chunk size, attention cache, beams and finals of the
+        decoder. The left context is bounded by default (64 frames): the
+        cache of an unbounded one grows with the stream, and the decoder only
+        batches streams with equal cache lengths, i.e. with a bounded cache
+        all streams after their first ``left_context_frames / chunk_size``
+        chunks. ``local/serve.py`` starts from the checkpoint's beams.
       max_batch_streams: most streams the decoder batches in one step.
       max_buffered_seconds: per stream, undecoded audio above which the
         server stops reading from that client.
@@ -106,9 +100,10 @@ class ServerConfig:
     max_clients: int = 32
     max_message_bytes: int = 32000
     sample_rate: int = 16000
-    chunk_size: int = 16
-    left_context_frames: Optional[int] = 64
     graph: str = "H"
+    streaming: StreamingOptions = field(
+        default_factory=lambda: StreamingOptions(left_context_frames=64)
+    )
     max_batch_streams: int = 32
     max_buffered_seconds: float = 10.0
     max_queue: int = 16
@@ -120,126 +115,11 @@ class ServerConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        for name in ("max_clients", "max_message_bytes", "sample_rate", "chunk_size"):
+        for name in ("max_clients", "max_message_bytes", "sample_rate"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.graph not in ("H", "HL", "HLG"):
             raise ValueError(f"graph must be H, HL or HLG, got {self.graph!r}")
-
-
-@dataclass
-class StreamingRecognizer:
-    """A multi-stream decoder and how to read its output.
-
-    Attributes:
-      decoder: the ``MultiStreamDecoder`` (or any :class:`StreamDecoder`).
-      to_words: maps one hypothesis (graph output ids) to words.
-      chunk_seconds: audio per decoder chunk of one stream.
-      lookahead_seconds: extra audio the first chunk needs.
-    """
-
-    decoder: StreamDecoder
-    to_words: Callable[[List[int]], List[str]]
-    chunk_seconds: float
-    lookahead_seconds: float = 0.0
-
-
-def make_recognizer(
-    model: "CtcModel",
-    graph: k2.Fsa,
-    to_words: Callable[[List[int]], List[str]],
-    chunk_size: int = 16,
-    left_context_frames: Optional[int] = 64,
-    max_batch_streams: int = 32,
-    redecode_final: bool = False,
-) -> StreamingRecognizer:
-    """A :class:`StreamingRecognizer` over a ``MultiStreamDecoder``.
-
-    Args:
-      model: CTC model with a causal encoder, in eval mode, on the graph's
-        device.
-      graph: H (token ids out) or HL/HLG (word ids out).
-      to_words: maps the graph's output ids to words.
-      chunk_size: output frames per chunk.
-      left_context_frames: attention cache; None for the model config's.
-      max_batch_streams: most streams per batched step.
-      redecode_final: final results from one intersection of each stream's
-        log-probs (``StreamingOptions.redecode_final``; needed for HL/HLG).
-    Returns:
-      The recognizer for :class:`AsrServer`.
-    Raises:
-      ValueError: the encoder is not causal (it cannot stream).
-    """
-    from asrk2.decode.streaming import MultiStreamDecoder, StreamingOptions
-
-    if not model.config.encoder.causal:
-        raise ValueError(
-            "the model's encoder has causal: false and cannot stream; train "
-            "one with causal: true (e.g. egs/synth/ASR/conf/demo.yaml)"
-        )
-    options = StreamingOptions(
-        chunk_size=chunk_size,
-        left_context_frames=left_context_frames,
-        redecode_final=redecode_final,
-    )
-    decoder = MultiStreamDecoder(model, graph, options, max_batch_streams)
-    return StreamingRecognizer(
-        decoder, to_words, *chunk_timing(model.subsampling_factor, chunk_size)
-    )
-
-
-def load_recognizer(
-    exp_dir: Union[str, Path],
-    lang_dir: Union[str, Path],
-    graph_name: str = "H",
-    epoch: Optional[int] = None,
-    avg: int = 1,
-    chunk_size: int = 16,
-    left_context_frames: Optional[int] = 64,
-    max_batch_streams: int = 32,
-    device: str = "cpu",
-) -> StreamingRecognizer:
-    """Loads a trained model and its graph into a :class:`StreamingRecognizer`.
-
-    Args:
-      exp_dir: holds the ``epoch-N.pt`` checkpoints.
-      lang_dir: ``bpe.model`` (H) or ``words.txt`` and ``HL.pt``/``HLG.pt``.
-      graph_name: ``H``, ``HL`` or ``HLG``; with HL/HLG final results come
-        from one intersection of each stream's log-probs (``redecode_final``).
-      epoch: last epoch to use; None for the last one.
-      avg: number of epochs averaged.
-      chunk_size, left_context_frames, max_batch_streams: see
-        :func:`make_recognizer`.
-      device: where the model and graph live.
-    Returns:
-      The recognizer for :class:`AsrServer`.
-    Raises:
-      ValueError: the model's encoder is not causal, naming ``exp_dir``.
-    """
-    from asrk2.decode.offline import load_model
-    from asrk2.decode.streaming import load_streaming_graph, needs_redecode_final
-
-    dev = torch.device(device)
-    model, _ = load_model(Path(exp_dir), epoch, avg)
-    graph, to_words = load_streaming_graph(Path(lang_dir), graph_name, dev)
-    try:
-        return make_recognizer(
-            model.to(dev), graph, to_words, chunk_size, left_context_frames,
-            max_batch_streams, redecode_final=needs_redecode_final(graph_name),
-        )  # fmt: skip
-    except ValueError as e:
-        raise ValueError(f"{exp_dir}: {e}") from None
-
-
-def chunk_timing(subsampling_factor: int, chunk_size: int) -> List[float]:
-    """``[chunk_seconds, lookahead_seconds]`` of a chunked encoder.
-
-    A chunk of ``chunk_size`` output frames consumes ``subsampling_factor``
-    feature frames each; the first also needs the subsampling's 3 frames of
-    look-ahead and the end of the last frame's window.
-    """
-    chunk_seconds = chunk_size * subsampling_factor * FRAME_SHIFT
-    return [chunk_seconds, 3 * FRAME_SHIFT + WINDOW_REACH_SECONDS]
 
 
 class _Session:
@@ -305,8 +185,8 @@ class AsrServer:
         self.decoding = DecodeLoop(
             recognizer.decoder,
             config.sample_rate,
-            recognizer.chunk_seconds,
-            recognizer.lookahead_seconds,
+            recognizer.timing.chunk_seconds,
+            recognizer.timing.lookahead_seconds,
             config.max_buffered_seconds,
             config.num_threads,
         )
@@ -342,7 +222,9 @@ class AsrServer:
             max_size=cfg.max_message_bytes,
             max_queue=cfg.max_queue,
         )
-        self._port = self._server.sockets[0].getsockname()[1]
+        # websockets types ``sockets`` as an Iterable; it is asyncio's tuple.
+        sockets = cast(Sequence[socket.socket], self._server.sockets)
+        self._port = sockets[0].getsockname()[1]
         log.info("serving on %s (max %d clients)", self.url, cfg.max_clients)
 
     async def shutdown(self) -> None:
@@ -436,7 +318,7 @@ class AsrServer:
             ready_message(
                 self.config.sample_rate,
                 self.config.max_message_bytes,
-                self.recognizer.chunk_seconds,
+                self.recognizer.timing.chunk_seconds,
             )
         )
         reader = asyncio.ensure_future(self._read_audio(ws, key))
@@ -594,31 +476,20 @@ def run_server(config: ServerConfig, recognizer: StreamingRecognizer) -> AsrServ
 
 
 def serve_model(
-    config: ServerConfig,
-    exp_dir: Union[str, Path],
-    lang_dir: Union[str, Path],
-    epoch: Optional[int] = None,
-    avg: int = 1,
+    config: ServerConfig, model: CtcModel, lang_dir: Union[str, Path]
 ) -> None:
-    """Loads a trained streaming model and serves it until SIGINT/SIGTERM.
+    """Serves a trained streaming model until SIGINT/SIGTERM.
 
     Args:
-      config: server options (graph, chunking, device, limits).
-      exp_dir: holds the ``epoch-N.pt`` checkpoints.
+      config: server options (graph, streaming options, device, limits).
+      model: e.g. from :func:`asrk2.checkpoint.load_model`.
       lang_dir: ``bpe.model`` (H) or ``words.txt`` and ``HL.pt``/``HLG.pt``.
-      epoch: last epoch to use; None for the last one.
-      avg: number of epochs averaged.
+    Raises:
+      ValueError: the model's encoder is not causal.
     """
     torch.set_num_threads(config.num_threads)
     recognizer = load_recognizer(
-        exp_dir,
-        lang_dir,
-        config.graph,
-        epoch,
-        avg,
-        config.chunk_size,
-        config.left_context_frames,
-        config.max_batch_streams,
-        config.device,
-    )
+        model, lang_dir, config.graph, config.streaming,
+        config.max_batch_streams, config.device,
+    )  # fmt: skip
     run_server(config, recognizer)

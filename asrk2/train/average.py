@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 from typing import Optional
 
-from asrk2.train.checkpoint import (
+from asrk2.checkpoint import (
     average_checkpoints,
     epoch_checkpoints,
     load_checkpoint,

@@ -5,7 +5,7 @@ from typing import Callable
 
 import torch
 
-from asrk2.train.config import OptimConfig
+from asrk2.experiment import OptimConfig
 
 __all__ = ["noam_lambda", "lr_factor", "make_scheduler"]
 

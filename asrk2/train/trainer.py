@@ -16,17 +16,17 @@ import resource
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Union, cast
 
-import kaldialign
 import numpy as np
-import sentencepiece as spm
 import torch
 from lhotse import CutSet
+from lhotse.dataset.sampling.base import CutSampler
 from lhotse.utils import compute_num_frames
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from asrk2 import checkpoint as ckpt
 from asrk2.config import save_yaml, to_dict
 from asrk2.data.augment import BatchSpecAugment, describe_augmentation
 from asrk2.data.datamodule import (
@@ -35,16 +35,13 @@ from asrk2.data.datamodule import (
     make_train_loader,
     unpack_batch,
 )
-from asrk2.features.cmvn import GlobalCmvn, compute_global_cmvn
-from asrk2.features.fbank import FRAME_SHIFT
+from asrk2.experiment import ExperimentConfig, build_model
+from asrk2.frames import FRAME_SHIFT
 from asrk2.lang.bpe import load_bpe
 from asrk2.lang.graph_compiler import CtcTrainingGraphCompiler
-from asrk2.lang.mmi_graphs import MmiGraphCompiler, TokenBigram, estimate_token_bigram
+from asrk2.lang.mmi_graphs import MmiGraphCompiler
 from asrk2.losses.combiner import LossModule
-from asrk2.losses.mmi import LfMmiLoss, MmiOptions
-from asrk2.model.ctc_model import CtcModel
-from asrk2.train import checkpoint as ckpt
-from asrk2.train.config import ExperimentConfig
+from asrk2.losses.mmi import LfMmiLoss
 from asrk2.train.distributed import (
     all_gather_objects,
     all_reduce,
@@ -54,13 +51,14 @@ from asrk2.train.distributed import (
 )
 from asrk2.train.metrics import append_metrics
 from asrk2.train.schedulers import make_scheduler, noam_lambda
+from asrk2.train.shared_files import shared_global_cmvn, shared_token_bigram
+from asrk2.train.validation import PARTS, validation_result, validation_sums
 from asrk2.utils import remove_stale_temporaries
 
 __all__ = [
     "NonFiniteError",
     "Trainer",
     "TrainState",
-    "build_model",
     "noam_lambda",
     "set_seed",
     "train",
@@ -71,7 +69,6 @@ log = logging.getLogger(__name__)
 # Feature statistics in the experiment directory (model.encoder.global_cmvn).
 CMVN_FILE = "global_cmvn.json"
 # Order of the per-step statistics that are summed over ranks.
-PARTS = ("loss", "ctc", "att", "dice", "mmi")
 STATS = ("frames", "bad", "audio") + PARTS
 
 
@@ -84,51 +81,6 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def greedy_word_errors(
-    sp: "spm.SentencePieceProcessor",
-    log_probs: torch.Tensor,
-    out_lens: torch.Tensor,
-    texts: List[str],
-) -> Tuple[int, int]:
-    """Word errors of per-frame argmax CTC decoding against the transcripts.
-
-    Args:
-      sp: the BPE model that maps token ids to words.
-      log_probs: (N, T, V) CTC log-probs, blank at 0.
-      out_lens: (N,) valid frames.
-      texts: N reference transcripts.
-    Returns:
-      ``(errors, reference_words)``: edit distance and length summed over N.
-    """
-    best = log_probs.argmax(dim=-1).cpu()
-    errors = words = 0
-    for ids, n, text in zip(best, out_lens.tolist(), texts):
-        ids = torch.unique_consecutive(ids[:n])
-        hyp = sp.decode([int(i) for i in ids if i != 0]).split()
-        ref = text.split()
-        errors += kaldialign.edit_distance(ref, hyp)["total"]
-        words += len(ref)
-    return errors, words
-
-
-def build_model(config: ExperimentConfig, vocab_size: int) -> CtcModel:
-    """Builds the model, filling in the vocabulary size from the lang dir.
-
-    Without attention loss (e.g. ``loss.ctc_weight: 1``) a configured decoder
-    is dropped, and the resolved config says so, so that checkpoints load.
-    """
-    config.model.vocab_size = vocab_size
-    att = config.loss.attention_weight
-    if att == 0 and config.model.decoder.num_layers > 0:
-        log.info("Attention weight is 0: training without the attention decoder")
-        config.model.decoder.num_layers = 0
-    if att > 0 and config.model.decoder.num_layers == 0:
-        raise ValueError(
-            f"loss attention weight is {att} but model.decoder.num_layers is 0"
-        )
-    return CtcModel(config.model)
 
 
 @dataclass
@@ -192,8 +144,8 @@ class Trainer:
         self._pending_rng: Optional[Dict[str, Any]] = None
         self._build_model(Path(lang_dir), train_cuts)
         if self.dist.is_main:
-            # Saved only now: building the model fills in the vocabulary size.
-            save_yaml(config, self.exp_dir / "config.yaml")
+            # Saved only now: building the model resolves the vocabulary size.
+            save_yaml(self.config, self.exp_dir / "config.yaml")
         self._build_data(train_cuts, valid_cuts)
         self._build_augment()
         self._build_optim()
@@ -216,16 +168,32 @@ class Trainer:
         sp = load_bpe(lang_dir / "bpe.model")
         self.sp = sp
         compiler = CtcTrainingGraphCompiler(lang_dir / "bpe.model")
-        self.model = build_model(self.config, sp.get_piece_size()).to(self.device)
+        model, self.config = build_model(self.config, sp.get_piece_size())
+        self.model = model.to(self.device)
         if self.config.model.encoder.global_cmvn:
-            self._load_cmvn(train_cuts)
+            stats = shared_global_cmvn(
+                self.exp_dir / CMVN_FILE,
+                train_cuts,
+                self.config.train.cmvn_max_cuts,
+                self.dist.is_main,
+            )
+            self.model.encoder.feature_norm.set_stats(
+                torch.tensor(stats.mean), torch.tensor(stats.std)
+            )
         mmi = None
         if self.config.loss.mmi_weight > 0:
             mmi = LfMmiLoss(
                 MmiGraphCompiler(
-                    lang_dir / "bpe.model", self._token_bigram(compiler, train_cuts)
+                    lang_dir / "bpe.model",
+                    shared_token_bigram(
+                        self.exp_dir / "P_bigram.txt",
+                        compiler,
+                        train_cuts,
+                        self.config.loss.mmi.bigram_smoothing,
+                        self.dist.is_main,
+                    ),
                 ),
-                self._mmi_options(),
+                self.config.loss.mmi,
             )
         self.loss_module = LossModule(self.model, self.config.loss, compiler, mmi)
         self.ddp_module: torch.nn.Module = self.loss_module
@@ -239,45 +207,6 @@ class Trainer:
             )
         if self.dist.is_main:
             log.info("Model: %.2f M parameters", self.model.num_params() / 1e6)
-
-    def _load_cmvn(self, train_cuts: CutSet) -> None:
-        """Fills the encoder's feature normaliser from ``global_cmvn.json``.
-
-        Rank 0 computes the statistics from the training cuts once (a resumed
-        or restarted job reuses the file); the other ranks read its file.
-        """
-        path = self.exp_dir / CMVN_FILE
-        if self.dist.is_main and not path.is_file():
-            compute_global_cmvn(
-                train_cuts, max_cuts=self.config.train.cmvn_max_cuts
-            ).save(path)
-        barrier()
-        stats = GlobalCmvn.load(path)
-        self.model.encoder.feature_norm.set_stats(
-            torch.tensor(stats.mean), torch.tensor(stats.std)
-        )
-        if self.dist.is_main:
-            log.info("Global CMVN from %s (%d cuts)", path, stats.num_cuts)
-
-    def _mmi_options(self) -> MmiOptions:
-        cfg = self.config.loss
-        return MmiOptions(
-            den_scale=cfg.den_scale,
-            output_beam=cfg.mmi_output_beam,
-            den_pruned=cfg.mmi_den_pruned,
-        )
-
-    def _token_bigram(
-        self, compiler: CtcTrainingGraphCompiler, cuts: CutSet
-    ) -> TokenBigram:
-        """Rank 0 estimates "P" from the training texts; the others read its file."""
-        path = self.exp_dir / "P_bigram.txt"
-        if self.dist.is_main:
-            texts = [c.supervisions[0].text for c in cuts]
-            ids = compiler.texts_to_ids(texts)
-            estimate_token_bigram(ids, self.config.loss.mmi_bigram_smoothing).save(path)
-        barrier()
-        return TokenBigram.load(path)
 
     def _build_data(self, train_cuts: CutSet, valid_cuts: CutSet) -> None:
         """Per-rank training loader and this rank's share of the validation cuts."""
@@ -320,7 +249,7 @@ class Trainer:
 
     def _build_optim(self) -> None:
         cfg = self.config.optim
-        self.optimizer = torch.optim.AdamW(
+        self.optimizer: torch.optim.Optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=cfg.peak_lr, weight_decay=cfg.weight_decay
         )
         self.scheduler = make_scheduler(self.optimizer, cfg)
@@ -333,7 +262,7 @@ class Trainer:
         """Everything needed to continue; collective (every rank must call)."""
         rank_state = {
             "rng": ckpt.rng_state(),
-            "sampler": self.train_loader.sampler.state_dict(),
+            "sampler": cast(CutSampler, self.train_loader.sampler).state_dict(),
         }
         return {
             "model": self.model.state_dict(),
@@ -378,7 +307,8 @@ class Trainer:
         if self.state.epoch_done:
             ckpt.set_rng_state(mine["rng"])
         else:
-            self.train_loader.sampler.load_state_dict(mine["sampler"])
+            sampler = cast(CutSampler, self.train_loader.sampler)
+            sampler.load_state_dict(mine["sampler"])
             # Restored after the epoch's DataLoader iterator exists, because
             # creating it draws a seed from torch's generator.
             self._pending_rng = mine["rng"]
@@ -424,7 +354,8 @@ class Trainer:
         if self.dist.distributed:
             # DDP expects a backward after its forward on every rank; this one
             # gives all-zero gradients, so the skipped step changes nothing.
-            dummy = sum(p.sum() for p in self.ddp_module.parameters()) * 0.0
+            total = sum(p.sum() for p in self.ddp_module.parameters())
+            dummy = cast(torch.Tensor, total) * 0.0  # the model has parameters
             dummy.backward()
         self.optimizer.zero_grad(set_to_none=True)
 
@@ -453,14 +384,15 @@ class Trainer:
         out, audio, cut_ids = self._forward(batch)
         loss = out["loss"]
         bad_here = not bool(torch.isfinite(loss.detach()))
-        local = [float(out["frames"]), float(bad_here), audio]
-        local += [float(out[p].detach()) if p in out else 0.0 for p in PARTS]
-        stats = all_reduce(self._tensor(local)).cpu()
-        if stats[1] > 0:
+        local = {"frames": float(out["frames"]), "bad": float(bad_here), "audio": audio}
+        local.update({p: float(out[p].detach()) if p in out else 0.0 for p in PARTS})
+        summed = all_reduce(self._tensor([local[k] for k in STATS])).cpu().tolist()
+        stats = dict(zip(STATS, summed))
+        if stats["bad"] > 0:
             self._skip_backward()
             self._record_bad("loss", cut_ids, bad_here)
             return None
-        scale = self.dist.world_size / float(stats[0])
+        scale = self.dist.world_size / stats["frames"]
         self.scaler.scale(loss * scale).backward()
         self.scaler.unscale_(self.optimizer)
         clip = self.config.optim.grad_clip
@@ -480,9 +412,7 @@ class Trainer:
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.state.consecutive_bad = 0
-        result = dict(zip(STATS, stats.tolist()))
-        result["grad_norm"] = float(norm)
-        return result
+        return {**stats, "grad_norm": float(norm)}
 
     def _log_step(self, result: Dict[str, float]) -> None:
         if not self.dist.is_main or self.state.step % self.config.train.log_interval:
@@ -505,7 +435,7 @@ class Trainer:
 
     def _batches(self) -> Iterator[Dict[str, Any]]:
         """This epoch's remaining batches, with the resumed RNG state in place."""
-        self.train_loader.sampler.set_epoch(self.state.epoch)
+        cast(CutSampler, self.train_loader.sampler).set_epoch(self.state.epoch)
         iterator = iter(self.train_loader)
         if self._pending_rng is not None:
             ckpt.set_rng_state(self._pending_rng)
@@ -546,40 +476,15 @@ class Trainer:
     def validate(self) -> Dict[str, float]:
         """Per-frame losses and greedy-CTC WER over the validation cuts of all ranks.
 
-        The WER (%, key ``wer``) is of per-frame argmax decoding, which equals
-        ctc-greedy decoding with H (tests/test_ctc_decode.py); it tracks
-        progress without building any graph.
+        See :func:`asrk2.train.validation.validation_sums`; the WER (%, key
+        ``wer``) tracks progress without building any graph.
         """
-        module = self.loss_module
-        module.eval()
-        # Frames, each part's sum, word errors, reference words; summed on CPU.
-        local = torch.zeros(3 + len(PARTS), dtype=torch.float64)
-        for batch in self.valid_loader if self.valid_loader is not None else []:
-            features, feature_lens, texts, _ = unpack_batch(batch)
-            with torch.cuda.amp.autocast(enabled=self.amp):
-                out = module(
-                    features.to(self.device),
-                    feature_lens.to(self.device),
-                    texts,
-                    return_log_probs=True,
-                )
-            if torch.isfinite(out["loss"]):
-                local[0] += float(out["frames"])
-                for i, part in enumerate(PARTS, start=1):
-                    local[i] += float(out[part]) if part in out else 0.0
-            errors, words = greedy_word_errors(
-                self.sp, out["log_probs"], out["out_lens"], texts
-            )
-            local[-2] += errors
-            local[-1] += words
-        module.train()
-        total = all_reduce(self._tensor(local.tolist())).cpu()
-        frames = max(float(total[0]), 1.0)
-        result = {
-            part: float(total[i]) / frames for i, part in enumerate(PARTS, start=1)
-        }
-        result["wer"] = 100.0 * float(total[-2]) / max(float(total[-1]), 1.0)
-        return result
+        sums = validation_sums(
+            self.loss_module, self.valid_loader, self.sp, self.device, self.amp
+        )
+        names = list(sums)
+        total = all_reduce(self._tensor([sums[k] for k in names])).cpu().tolist()
+        return validation_result(dict(zip(names, total)))
 
     def _end_epoch(self) -> Path:
         """Validates, logs the epoch's metrics and saves ``epoch-N.pt``."""
@@ -662,7 +567,7 @@ def train(
     exp_dir: Path,
     device: Optional[str] = None,
     resume: Union[bool, str, Path, None] = None,
-) -> Path:
+) -> Optional[Path]:
     """Trains a model; run under torchrun for DDP, or as a single process.
 
     Args:
@@ -676,7 +581,9 @@ def train(
         ``exp_dir`` (a corrupt newer one is named in a warning and passed
         over; starting afresh when there is none).
     Returns:
-      Path of the last checkpoint written.
+      Path of the last checkpoint written, or of the experiment's latest one
+      when nothing was left to train (a finished run resumed); None if
+      ``exp_dir`` then has no marked checkpoint.
     """
     trainer = Trainer(config, train_cuts, valid_cuts, lang_dir, exp_dir, device)
     try:

@@ -1,14 +1,23 @@
-"""Checkpoints: atomic save, load, finding the latest, RNG state, averaging."""
+"""Checkpoints: atomic save, load, finding the latest, RNG state, averaging.
+
+Also :func:`load_model`, the one way decoding, export and serving get a
+trained model: rebuilt from the resolved config stored in the checkpoint.
+Training, decoding and export all sit above this module; none of them
+imports another to read a checkpoint.
+"""
 
 import logging
 import random
 import re
+import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
+from asrk2.experiment import ExperimentConfig, experiment_config_from_checkpoint
+from asrk2.model.ctc_model import CtcModel
 from asrk2.utils import atomic_path, atomic_write_text
 
 __all__ = [
@@ -24,6 +33,9 @@ __all__ = [
     "prune_step_checkpoints",
     "rng_state",
     "set_rng_state",
+    "load_model",
+    "load_model_or_exit",
+    "checkpoint_config",
 ]
 
 log = logging.getLogger(__name__)
@@ -42,7 +54,7 @@ class CorruptCheckpointError(RuntimeError):
     """A checkpoint file (named in the message) exists but cannot be read."""
 
 
-def load_checkpoint(path: Path) -> Dict[str, Any]:
+def load_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
     """Loads a checkpoint onto the CPU.
 
     Raises:
@@ -153,7 +165,7 @@ def set_rng_state(state: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def average_checkpoints(paths: List[Union[str, Path]]) -> Dict[str, torch.Tensor]:
+def average_checkpoints(paths: Sequence[Union[str, Path]]) -> Dict[str, torch.Tensor]:
     """Element-wise mean of the model weights of several checkpoints.
 
     Integer buffers (e.g. BatchNorm's ``num_batches_tracked``) are taken from
@@ -181,3 +193,70 @@ def average_checkpoints(paths: List[Union[str, Path]]) -> Dict[str, torch.Tensor
         name: (v / len(paths)).to(ref[name].dtype) if v.is_floating_point() else v
         for name, v in avg.items()
     }
+
+
+def load_model(
+    exp_dir: Path, epoch: Optional[int] = None, avg: int = 1
+) -> Tuple[CtcModel, ExperimentConfig]:
+    """Loads the model of ``epoch`` (default: the last), averaged over ``avg`` epochs.
+
+    Raises FileNotFoundError if ``epoch-{epoch}.pt`` (or any checkpoint) is
+    missing, and ValueError if ``avg`` is below 1 or above the epochs there are.
+
+    The model is rebuilt from the resolved config stored in the checkpoint, so
+    decoding never depends on a recipe file that may have changed since.
+    """
+    if avg < 1:
+        raise ValueError(f"avg must be >= 1 (epochs to average), got {avg}")
+    paths = epoch_checkpoints(exp_dir)
+    if epoch is not None:
+        paths = [p for p in paths if int(p.stem.split("-")[1]) <= epoch]
+        # Asked for epoch N, never silently average older epochs instead.
+        if paths and paths[-1].stem != f"epoch-{epoch}":
+            raise FileNotFoundError(f"no epoch-{epoch}.pt in {exp_dir}")
+    if not paths:
+        raise FileNotFoundError(
+            f"no epoch-N.pt checkpoints in {exp_dir} (epoch <= {epoch})"
+        )
+    if avg > len(paths):
+        last = paths[-1].stem.split("-")[1]
+        raise ValueError(
+            f"avg {avg} asks for more epochs than {exp_dir} has up to epoch {last} "
+            f"({len(paths)})"
+        )
+    chosen = paths[-avg:]
+    config = checkpoint_config(chosen[-1])
+    model = CtcModel(config.model)
+    model.load_state_dict(average_checkpoints(chosen))
+    log.info("Loaded %s", ", ".join(p.name for p in chosen))
+    return model.eval(), config
+
+
+def checkpoint_config(path: Path) -> ExperimentConfig:
+    """The resolved experiment config stored in a checkpoint.
+
+    Configs of older asrk2 versions are migrated (see
+    :func:`asrk2.experiment.experiment_config_from_checkpoint`).
+
+    Raises:
+      ConfigError: naming ``path``, for a config this asrk2 cannot read.
+    """
+    state = load_checkpoint(path)
+    if "config" not in state:
+        raise CorruptCheckpointError(f"checkpoint {path} has no config")
+    return experiment_config_from_checkpoint(state["config"], str(path))
+
+
+def load_model_or_exit(
+    exp_dir: Path, epoch: Optional[int] = None, avg: int = 1
+) -> Tuple[CtcModel, ExperimentConfig]:
+    """:func:`load_model` for a command-line script: a bad request exits with one line.
+
+    A missing or corrupt checkpoint, an ``avg`` out of range or a config this
+    asrk2 cannot read ends the program with a message naming the experiment
+    (no traceback).
+    """
+    try:
+        return load_model(exp_dir, epoch, avg)
+    except (FileNotFoundError, CorruptCheckpointError, ValueError) as e:
+        sys.exit(f"error: {exp_dir}: {e}")

@@ -14,7 +14,7 @@ from lhotse import CutSet, Features, MonoCut, SupervisionSegment
 from lhotse.features.io import NumpyFilesWriter
 
 from asrk2.data.sentences import SentenceGenerator
-from asrk2.features.fbank import FRAME_SHIFT
+from asrk2.frames import FRAME_SHIFT
 from asrk2.lang.bpe import load_bpe, train_bpe
 
 __all__ = ["make_toy_corpus"]

@@ -236,8 +236,9 @@ def _giga_audio(
 
 def _giga_subsets(split: str, r: int, num: int) -> Tuple[List[str], List[str]]:
     """Subsets of recording ``r`` of ``num`` in a split, and our names for them."""
-    if _GIGA_SPLIT[split]:
-        return [_GIGA_SPLIT[split]], [_GIGA_SPLIT[split][1:-1]]
+    subset = _GIGA_SPLIT[split]
+    if subset:
+        return [subset], [subset[1:-1]]
     if r == num - 1 and num > 1:
         return _TRAIN_SUBSETS[:-1], ["S"]  # in S but not XS
     return _TRAIN_SUBSETS, ["XS", "S"]

@@ -1,12 +1,24 @@
-"""The experiment configuration: one typed dataclass tree loaded from YAML."""
+"""The experiment configuration: one typed dataclass tree loaded from YAML.
 
+A recipe's YAML, a resolved ``config.yaml`` beside the checkpoints and the
+config stored in each checkpoint are all an :class:`ExperimentConfig`. The
+stored ones carry a ``version``; a config written by an older asrk2 is
+migrated when read (:func:`experiment_config_from_checkpoint`), so renamed
+fields never break decoding an old experiment.
+"""
+
+import copy
+import dataclasses
+import logging
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Callable, Dict, Literal, Tuple
 
+from asrk2.beams import SearchBeams
+from asrk2.config import ConfigError, from_dict
 from asrk2.data.datamodule import DataConfig
 from asrk2.features.fbank import FbankConfig
 from asrk2.losses.combiner import LossConfig
-from asrk2.model.ctc_model import CtcModelConfig
+from asrk2.model.ctc_model import CtcModel, CtcModelConfig
 
 __all__ = [
     "LangConfig",
@@ -15,7 +27,15 @@ __all__ = [
     "DecodeConfig",
     "ExperimentConfig",
     "LossConfig",
+    "CONFIG_VERSION",
+    "build_model",
+    "experiment_config_from_checkpoint",
 ]
+
+log = logging.getLogger(__name__)
+
+# Version 2: LF-MMI options nested under loss.mmi (were loss.mmi_*/den_scale).
+CONFIG_VERSION = 2
 
 
 @dataclass
@@ -121,20 +141,31 @@ class TrainConfig:
 
 
 @dataclass
-class DecodeConfig:
-    """k2 pruned-intersection options and checkpoint averaging for decoding."""
+class DecodeConfig(SearchBeams):
+    """The search beams decoding and streaming use by default, and averaging.
 
-    search_beam: float = 20.0
-    output_beam: float = 8.0
-    min_active_states: int = 30
-    max_active_states: int = 10000
+    Attributes:
+      avg: epochs averaged by the recipe's decode stage.
+    """
+
     avg: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.avg < 1:
+            raise ValueError(f"avg must be >= 1, got {self.avg}")
 
 
 @dataclass
 class ExperimentConfig:
-    """Everything a recipe configures; saved resolved beside every checkpoint."""
+    """Everything a recipe configures; saved resolved beside every checkpoint.
 
+    Attributes:
+      version: the layout of this config (:data:`CONFIG_VERSION`); recipes
+        leave it out.
+    """
+
+    version: int = CONFIG_VERSION
     lang: LangConfig = field(default_factory=LangConfig)
     fbank: FbankConfig = field(default_factory=FbankConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -143,3 +174,80 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+
+
+def _v1_to_v2(data: Dict[str, Any]) -> Dict[str, Any]:
+    """Nests the flat LF-MMI fields of version 1 under ``loss.mmi``."""
+    loss = data.get("loss", {})
+    renamed = {
+        "den_scale": "den_scale",
+        "mmi_bigram_smoothing": "bigram_smoothing",
+        "mmi_output_beam": "output_beam",
+        "mmi_den_pruned": "den_pruned",
+    }
+    mmi = {new: loss.pop(old) for old, new in renamed.items() if old in loss}
+    if mmi:
+        loss["mmi"] = mmi
+    return data
+
+
+# _MIGRATIONS[v] turns a version-v config into a version-(v + 1) one.
+_MIGRATIONS: Dict[int, Callable[[Dict[str, Any]], Dict[str, Any]]] = {1: _v1_to_v2}
+
+
+def experiment_config_from_checkpoint(
+    data: Dict[str, Any], where: str = "checkpoint"
+) -> ExperimentConfig:
+    """The :class:`ExperimentConfig` of a stored config of any version.
+
+    Args:
+      data: the config mapping saved in a checkpoint (no ``version``: 1).
+      where: names the source in error messages.
+    Raises:
+      ConfigError: for a config newer than this asrk2, or one that does not
+        fit after migration (naming ``where`` and both versions).
+    """
+    data = copy.deepcopy(data)
+    version = data.pop("version", 1)
+    if not isinstance(version, int) or version > CONFIG_VERSION:
+        raise ConfigError(
+            f"{where}: config version {version!r} is newer than this asrk2 reads "
+            f"({CONFIG_VERSION}); upgrade asrk2"
+        )
+    for v in range(version, CONFIG_VERSION):
+        data = _MIGRATIONS[v](data)
+    try:
+        return from_dict(ExperimentConfig, data, where)
+    except ConfigError as e:
+        raise ConfigError(
+            f"{e} (a version-{version} config read by asrk2 config version "
+            f"{CONFIG_VERSION})"
+        ) from None
+
+
+def build_model(
+    config: ExperimentConfig, vocab_size: int
+) -> Tuple[CtcModel, ExperimentConfig]:
+    """Builds the model and the resolved config it was built from.
+
+    The resolved config has the vocabulary size of the lang dir and, without
+    attention loss (e.g. ``loss.ctc_weight: 1``), no decoder layers: it is
+    what checkpoints store, so that they load. ``config`` is left as it is.
+
+    Returns:
+      ``(model, resolved_config)``.
+    """
+    att = config.loss.attention_weight
+    decoder = config.model.decoder
+    if att == 0 and decoder.num_layers > 0:
+        log.info("Attention weight is 0: training without the attention decoder")
+        decoder = dataclasses.replace(decoder, num_layers=0)
+    if att > 0 and decoder.num_layers == 0:
+        raise ValueError(
+            f"loss attention weight is {att} but model.decoder.num_layers is 0"
+        )
+    model_config = dataclasses.replace(
+        config.model, vocab_size=vocab_size, decoder=decoder
+    )
+    resolved = dataclasses.replace(config, model=model_config)
+    return CtcModel(model_config), resolved

@@ -1,0 +1,95 @@
+"""What the servers decode with: a multi-stream decoder and its output mapping.
+
+:func:`load_recognizer` turns a trained model and a lang dir into a
+:class:`StreamingRecognizer`; :func:`make_recognizer` does the same for a
+model and graph already in memory (tests, benchmarks). The WebSocket server
+(:mod:`asrk2.serve.server`) only sees the recognizer.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Union
+
+import k2
+import torch
+
+from asrk2.decode.methods import load_streaming_graph
+from asrk2.decode.streaming import MultiStreamDecoder, StreamingOptions
+from asrk2.frames import ChunkTiming, chunk_timing
+from asrk2.model.ctc_model import CtcModel
+from asrk2.serve.decode_loop import StreamDecoder
+
+__all__ = ["StreamingRecognizer", "make_recognizer", "load_recognizer"]
+
+
+@dataclass
+class StreamingRecognizer:
+    """A multi-stream decoder and how to read its output.
+
+    Attributes:
+      decoder: the ``MultiStreamDecoder`` (or any :class:`StreamDecoder`).
+      to_words: maps one hypothesis (graph output ids) to words.
+      timing: audio per decoder chunk of one stream, and the extra audio the
+        first chunk needs.
+    """
+
+    decoder: StreamDecoder
+    to_words: Callable[[List[int]], List[str]]
+    timing: ChunkTiming
+
+
+def make_recognizer(
+    model: CtcModel,
+    graph: k2.Fsa,
+    to_words: Callable[[List[int]], List[str]],
+    options: StreamingOptions,
+    max_batch_streams: int = 32,
+) -> StreamingRecognizer:
+    """A :class:`StreamingRecognizer` over a ``MultiStreamDecoder``.
+
+    Args:
+      model: CTC model with a causal encoder, in eval mode, on the graph's
+        device.
+      graph: H (token ids out) or HL/HLG (word ids out).
+      to_words: maps the graph's output ids to words.
+      options: chunking, beams and finals (``redecode_final`` resolved).
+      max_batch_streams: most streams per batched step.
+    Returns:
+      The recognizer for :class:`~asrk2.serve.server.AsrServer`.
+    Raises:
+      ValueError: the encoder is not causal (it cannot stream).
+    """
+    if not model.config.encoder.causal:
+        raise ValueError(
+            "the model's encoder has causal: false and cannot stream; train "
+            "one with causal: true (e.g. egs/synth/ASR/conf/demo.yaml)"
+        )
+    decoder = MultiStreamDecoder(model, graph, options, max_batch_streams)
+    timing = chunk_timing(options.chunk_size, model.subsampling_factor)
+    return StreamingRecognizer(decoder, to_words, timing)
+
+
+def load_recognizer(
+    model: CtcModel,
+    lang_dir: Union[str, Path],
+    graph_name: str,
+    options: StreamingOptions,
+    max_batch_streams: int = 32,
+    device: str = "cpu",
+) -> StreamingRecognizer:
+    """A :class:`StreamingRecognizer` of a trained model and a graph of its lang dir.
+
+    Args:
+      model: e.g. from :func:`asrk2.checkpoint.load_model`.
+      lang_dir: ``bpe.model`` (H) or ``words.txt`` and ``HL.pt``/``HLG.pt``.
+      graph_name: ``H``, ``HL`` or ``HLG``; an unset ``redecode_final`` is
+        decided for it (:meth:`StreamingOptions.for_graph`).
+      options: chunking and beams.
+      max_batch_streams: most streams per batched step.
+      device: where the model and graph go.
+    """
+    dev = torch.device(device)
+    graph, to_words = load_streaming_graph(Path(lang_dir), graph_name, dev)
+    return make_recognizer(
+        model.to(dev), graph, to_words, options.for_graph(graph_name), max_batch_streams
+    )
