@@ -110,6 +110,7 @@ class _CutFeeder:
             self.data = torch.from_numpy(audio[0])
             self.per_frame = round(cut.sampling_rate * FRAME_SHIFT)
         self.decoder, self.pos = decoder, 0
+        self.segment_words: List[str] = []  # of the segments finished so far
         decoder.add_stream(cut.id)
 
     def feed(self) -> None:
@@ -141,7 +142,8 @@ def stream_decode_cuts(
     Up to ``num_streams`` cuts are in flight; a finished one is replaced by
     the next cut. Every round hands each stream in flight its next chunk of
     input (as fast as it can be decoded, not in real time) and runs one
-    :meth:`MultiStreamDecoder.step`.
+    :meth:`MultiStreamDecoder.step`. With endpointing (``options.endpoint``)
+    a cut's hypothesis is the words of all its segments, in order.
 
     Args:
       model: the CTC model, in eval mode, on the graph's device.
@@ -159,6 +161,7 @@ def stream_decode_cuts(
     if features not in ("precomputed", "online"):
         raise ValueError(f"features must be precomputed or online, got {features!r}")
     decoder = MultiStreamDecoder(model, graph, options, max_batch_streams=num_streams)
+    endpointed = options.endpoint.endpointing
     report, results = StreamingReport([], [], 0.0, 0.0), {}
     todo = enumerate(cuts)
     in_flight: Dict[str, _CutFeeder] = {}
@@ -177,9 +180,15 @@ def stream_decode_cuts(
         report.compute_seconds += end - start
         if advanced:
             report.chunk_latencies.append(end - fed)
+        for key in advanced:
+            for segment in decoder.pop_segments(key):
+                in_flight[str(key)].segment_words += to_words(segment.ids)
         for key in [k for k in in_flight if decoder.is_final(k)]:
             feeder = in_flight.pop(key)
-            results[feeder.index] = (key, feeder.ref, to_words(decoder.result(key)))
+            words = feeder.segment_words if endpointed else to_words(
+                decoder.result(key)
+            )
+            results[feeder.index] = (key, feeder.ref, words)
             decoder.remove_stream(key)
     report.results = [results[i] for i in sorted(results)]
     return report

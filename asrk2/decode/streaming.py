@@ -34,7 +34,9 @@ import k2
 import torch
 
 from asrk2.beams import SearchBeams
-from asrk2.decode.ctc_decode import get_lattice, one_best_token_ids
+from asrk2.decode.alignment import Alignment, best_path_alignments
+from asrk2.decode.ctc_decode import get_lattice
+from asrk2.decode.endpoint import OUTPUT_FRAME_SECONDS, EndpointConfig, SegmentClock
 from asrk2.decode.methods import needs_redecode_final
 from asrk2.features.online import OnlineFbankExtractor
 from asrk2.frames import subsampled_lengths
@@ -43,6 +45,7 @@ from asrk2.model.ctc_model import CtcModel
 
 __all__ = [
     "StreamingOptions",
+    "Segment",
     "MultiStreamDecoder",
     "stack_states",
     "split_states",
@@ -71,11 +74,14 @@ class StreamingOptions(SearchBeams):
         affected (every CTC state can end). Partial results stay online.
         None: as :meth:`for_graph` decides (on for HL/HLG, off for H); a
         :class:`MultiStreamDecoder` given None keeps it off.
+      endpoint: endpointing rules; with ``endpoint.endpointing`` on, every
+        stream is cut into segments (see :class:`MultiStreamDecoder`).
     """
 
     chunk_size: int = 16
     left_context_frames: Optional[int] = None
     redecode_final: Optional[bool] = None
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -180,6 +186,37 @@ class _FrameQueue:
 
 
 @dataclass
+class Segment:
+    """One finished segment (utterance) of an endpointed stream.
+
+    Attributes:
+      index: 0 for a stream's first segment, then 1, 2, ...
+      ids: its final ids (token ids for H, word ids for HL/HLG).
+      start_frame: its first encoder output frame, counted from the stream's
+        start (40 ms each).
+      num_frames: its length in output frames.
+      alignment: its best path (frames relative to ``start_frame``), for word
+        times (:func:`asrk2.decode.alignment.word_times`).
+    """
+
+    index: int
+    ids: List[int]
+    start_frame: int
+    num_frames: int
+    alignment: Optional[Alignment] = None
+
+    @property
+    def start(self) -> float:
+        """Start in seconds from the stream's start."""
+        return round(self.start_frame * OUTPUT_FRAME_SECONDS, 3)
+
+    @property
+    def end(self) -> float:
+        """End in seconds from the stream's start."""
+        return round((self.start_frame + self.num_frames) * OUTPUT_FRAME_SECONDS, 3)
+
+
+@dataclass
 class _Stream:
     """Everything :class:`MultiStreamDecoder` keeps for one stream.
 
@@ -193,8 +230,13 @@ class _Stream:
       got_features: True once features were fed directly.
       finished: no more input will come.
       final: finished and every frame decoded.
-      log_probs: the (T'_i, V) log-probs of each chunk, kept only with
-        ``StreamingOptions.redecode_final``.
+      log_probs: the (T'_i, V) log-probs of each chunk of the current
+        segment, kept only with ``StreamingOptions.redecode_final``.
+      alignment: the best path of the current segment so far.
+      clock: the endpoint counts; None when the stream is not endpointed.
+      segment_start: output frames of the stream before the current segment.
+      segment_index: index of the current segment.
+      segments: finished segments not yet taken by :meth:`pop_segments`.
     """
 
     state: StreamingState
@@ -206,6 +248,11 @@ class _Stream:
     finished: bool = False
     final: bool = False
     log_probs: List[torch.Tensor] = field(default_factory=list)
+    alignment: Optional[Alignment] = None
+    clock: Optional[SegmentClock] = None
+    segment_start: int = 0
+    segment_index: int = 0
+    segments: List[Segment] = field(default_factory=list)
 
 
 class MultiStreamDecoder:
@@ -235,6 +282,18 @@ class MultiStreamDecoder:
       (built on first use: 0.04 ms for 1 stream to 10 ms for 32 with the demo
       HLG); padding a batch with dummy streams instead cost more per step
       (see the report of issue 6).
+
+    Endpointing (``options.endpoint``, or per stream in :meth:`add_stream`):
+    after every chunk the rules of :class:`~asrk2.decode.endpoint.
+    EndpointConfig` are checked on the stream's CTC output. At an endpoint
+    the segment gets its final ids (from one offline intersection of its
+    log-probs with ``redecode_final``, as a stream's end does), is queued
+    for :meth:`pop_segments` unless it decoded nothing, and the stream starts
+    the next segment with a fresh search state and fresh encoder caches, so
+    neither the k2 lattice (which k2 1.23.4 rebuilds from the segment's
+    start at every chunk) nor any cache grows with the stream. The stream's
+    end finishes the last segment. Without endpointing a stream is one
+    utterance, as before.
 
     Not thread-safe: call it from one thread (e.g. an asyncio loop, with
     :meth:`step` in an executor and nothing else running meanwhile).
@@ -279,17 +338,25 @@ class MultiStreamDecoder:
         """Streams currently held (final or not)."""
         return len(self._streams)
 
-    def add_stream(self, key: Hashable) -> None:
+    def add_stream(self, key: Hashable, endpointing: Optional[bool] = None) -> None:
         """Starts a new stream.
 
+        Args:
+          key: names the stream.
+          endpointing: cut it into segments at endpoints; None: as
+            ``options.endpoint.endpointing``.
         Raises:
           ValueError: if a stream ``key`` exists already.
         """
         if key in self._streams:
             raise ValueError(f"stream {key!r} exists already")
-        self._streams[key] = _Stream(
+        stream = _Stream(
             self.model.init_state(1, self.device), _FrameQueue(self.num_features)
         )
+        rules = self.options.endpoint
+        if rules.endpointing if endpointing is None else endpointing:
+            stream.clock = SegmentClock(rules)
+        self._streams[key] = stream
 
     def remove_stream(self, key: Hashable) -> None:
         """Forgets a stream and frees its state, whether final or not.
@@ -362,8 +429,34 @@ class MultiStreamDecoder:
         return self._get(key).final
 
     def result(self, key: Hashable) -> List[int]:
-        """The stream's best ids so far (final once :meth:`is_final`)."""
+        """The best ids of the stream's current segment so far (final once
+        :meth:`is_final`); without endpointing the segment is the stream."""
         return list(self._get(key).hyp)
+
+    def pop_segments(self, key: Hashable) -> List[Segment]:
+        """The segments the stream finished since the last call, in order.
+
+        With endpointing, the last segment of a stream is here once
+        :meth:`is_final`; segments that decoded nothing (silence) are not.
+        Without endpointing there are none: :meth:`result` is the stream's.
+        """
+        stream = self._get(key)
+        segments, stream.segments = stream.segments, []
+        return segments
+
+    def current_segment(self, key: Hashable) -> Segment:
+        """The stream's current (unfinished) segment: index, frames, partial ids."""
+        stream = self._get(key)
+        frames = len(stream.alignment.labels) if stream.alignment else 0
+        if stream.clock is not None:
+            frames = stream.clock.frames
+        return Segment(
+            stream.segment_index,
+            list(stream.hyp),
+            stream.segment_start,
+            frames,
+            stream.alignment,
+        )
 
     def ready_keys(self) -> List[Hashable]:
         """Streams that the next :meth:`step` advances, in the order they were added."""
@@ -427,9 +520,52 @@ class MultiStreamDecoder:
             for key, lp in log_probs:
                 self._streams[key].log_probs.append(lp)
             self._redecode([s for s in ending if s.log_probs])
+        for key, lp in log_probs:
+            clock = self._streams[key].clock
+            if clock is not None:
+                clock.advance(lp)
+        ended = {id(s) for s in ending}
+        endpoints = [
+            s
+            for s in (self._streams[key] for key, _ in log_probs)
+            if s.clock is not None
+            and id(s) not in ended
+            and s.clock.endpoint()
+        ]
+        if self.options.redecode_final:
+            self._redecode([s for s in endpoints if s.log_probs])
+        for stream in endpoints:
+            self._close_segment(stream)
+            self._start_segment(stream)
         for stream in ending:
             stream.final = True
+            if stream.clock is not None:
+                self._close_segment(stream)
         return {key: list(self._streams[key].hyp) for key, _ in chunks}
+
+    def _close_segment(self, stream: _Stream) -> None:
+        """Queues the stream's current segment (unless empty) as finished."""
+        assert stream.clock is not None
+        if stream.hyp:
+            stream.segments.append(
+                Segment(
+                    stream.segment_index,
+                    list(stream.hyp),
+                    stream.segment_start,
+                    stream.clock.frames,
+                    stream.alignment,
+                )
+            )
+            stream.segment_index += 1
+
+    def _start_segment(self, stream: _Stream) -> None:
+        """Resets search state, encoder caches and counts after an endpoint."""
+        assert stream.clock is not None
+        stream.segment_start += stream.clock.frames
+        stream.clock.reset()
+        stream.decode_state = None
+        stream.hyp, stream.alignment, stream.log_probs = [], None, []
+        stream.state = self.model.init_state(1, self.device)
 
     def _encode(
         self, chunks: List[Tuple[Hashable, torch.Tensor]]
@@ -483,8 +619,10 @@ class MultiStreamDecoder:
             lattice, states = self._intersecter(len(batch)).decode(
                 dense, [s.decode_state for s in streams]
             )
-            for stream, state, hyp in zip(streams, states, one_best_token_ids(lattice)):
-                stream.decode_state, stream.hyp = state, hyp
+            alignments = best_path_alignments(lattice)
+            for stream, state, alignment in zip(streams, states, alignments):
+                stream.decode_state, stream.alignment = state, alignment
+                stream.hyp = alignment.ids
 
     def _redecode(self, streams: List[_Stream]) -> None:
         """Sets the final ids of ending streams from all their log-probs at once.
@@ -498,8 +636,9 @@ class MultiStreamDecoder:
             lens = torch.tensor([u.size(0) for u in utts])
             padded = torch.nn.utils.rnn.pad_sequence(utts, batch_first=True)
             lattice = get_lattice(padded, lens, self.graph, self.options.beams())
-            for stream, hyp in zip(batch, one_best_token_ids(lattice)):
-                stream.hyp, stream.log_probs = hyp, []
+            for stream, alignment in zip(batch, best_path_alignments(lattice)):
+                stream.hyp, stream.alignment = alignment.ids, alignment
+                stream.log_probs = []
 
     def _intersecter(self, batch_size: int) -> k2.OnlineDenseIntersecter:
         """The intersecter for batches of exactly ``batch_size`` streams."""
