@@ -348,7 +348,7 @@ class _StalledDecoder:
         self.samples: Dict[str, int] = {}
         self.total = 0
 
-    def add_stream(self, key: str) -> None:
+    def add_stream(self, key: str, endpointing: Optional[bool] = None) -> None:
         self.samples[key] = 0
 
     def accept_waveform(self, key: str, samples: torch.Tensor, rate: int) -> None:

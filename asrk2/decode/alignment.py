@@ -138,7 +138,7 @@ def token_spans(labels: Sequence[int]) -> List[Tuple[int, int, int]]:
 def word_times(
     alignment: Alignment,
     words: Sequence[str],
-    pieces: Sequence[str],
+    pieces: Optional[Sequence[str]],
     frame_offset: int = 0,
 ) -> List[WordTime]:
     """Start and end times of ``words`` from the CTC tokens of ``alignment``.
@@ -146,7 +146,8 @@ def word_times(
     Args:
       alignment: the best path.
       words: the recognised words, in order (from its ids).
-      pieces: ``pieces[i]`` is the sentencepiece string of token id ``i``.
+      pieces: ``pieces[i]`` is the sentencepiece string of token id ``i``;
+        None: times from the frames that emit the words.
       frame_offset: frames before the aligned audio (a stream's earlier
         segments), added to every time.
     Returns:
@@ -154,10 +155,9 @@ def word_times(
       many words as ``words`` (e.g. an ``<unk>``), each word spans from the
       frame that emitted it to the next emission.
     """
-    spans = token_spans(alignment.labels)
     groups: List[Tuple[int, int]] = []
-    for token, first, last in spans:
-        if not groups or pieces[token].startswith(WORD_START):
+    for token, first, last in token_spans(alignment.labels) if pieces else []:
+        if not groups or pieces[token].startswith(WORD_START):  # type: ignore[index]
             groups.append((first, last))
         else:
             groups[-1] = (groups[-1][0], last)

@@ -17,7 +17,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import soundfile as sf
@@ -56,7 +56,8 @@ class StreamResult:
     """What one stream produced.
 
     Attributes:
-      text: the final text ("" if none came).
+      text: the final text ("" if none came); with segments, the texts of
+        all segments joined.
       seconds: audio duration the server decoded for the final.
       partials: partial results in order of arrival.
       final_latency: seconds from sending ``end`` to the final result.
@@ -65,6 +66,8 @@ class StreamResult:
       close_reason: the close reason.
       error: the server's error name (see :mod:`asrk2.serve.protocol`).
       error_message: its message.
+      segments: with ``segments=True``, every segment final as received
+        (``segment``, ``text``, ``start``, ``end``, ``words``, ``last``).
     """
 
     text: str = ""
@@ -75,6 +78,7 @@ class StreamResult:
     close_reason: str = ""
     error: Optional[str] = None
     error_message: str = ""
+    segments: List[Dict[str, Any]] = field(default_factory=list)
 
     @property
     def first_partial_latency(self) -> Optional[float]:
@@ -159,6 +163,12 @@ async def _receive(
                 result.partials.append(partial)
                 if on_partial is not None:
                     on_partial(partial)
+            elif kind == "final" and "segment" in obj:
+                result.segments.append(obj)
+                texts = [seg["text"] for seg in result.segments if seg["text"]]
+                result.text, result.seconds = " ".join(texts), obj["seconds"]
+                if obj.get("last"):
+                    result.final_latency = now
             elif kind == "final":
                 result.text, result.seconds = obj["text"], obj["seconds"]
                 result.final_latency = now  # made relative to `end` by the caller
@@ -177,8 +187,9 @@ async def stream_audio(
     partials: bool = True,
     on_partial: Optional[Callable[[Partial], None]] = None,
     open_timeout: float = 10.0,
+    segments: bool = False,
 ) -> StreamResult:
-    """Streams one utterance to the server and waits for its final result.
+    """Streams audio to the server and waits for its final result(s).
 
     Args:
       url: ``ws://host:port/``.
@@ -190,6 +201,8 @@ async def stream_audio(
       partials: ask for partial results.
       on_partial: called with each partial result as it arrives.
       open_timeout: seconds to connect.
+      segments: ask for segments at endpoints (protocol version 2): one final
+        per utterance of a long stream, with word times.
     Returns:
       The result; refusals are reported in ``error``/``close_code``, not raised.
     """
@@ -197,7 +210,13 @@ async def stream_audio(
     result = StreamResult()
     clock = _SendClock()
     async with connect(url, open_timeout=open_timeout, max_size=2**20) as ws:
-        start = {"type": "start", "sample_rate": sample_rate, "partials": partials}
+        start: Dict[str, Any] = {
+            "type": "start",
+            "sample_rate": sample_rate,
+            "partials": partials,
+        }
+        if segments:
+            start["segments"] = True
         end_sent = None
         try:
             await ws.send(json.dumps(start))

@@ -28,6 +28,8 @@ from typing import Dict, Hashable, Iterable, List, Optional
 import numpy as np
 import torch
 
+from asrk2.decode.streaming import Segment
+
 try:  # Python 3.8+
     from typing import Protocol
 except ImportError:  # pragma: no cover
@@ -41,7 +43,7 @@ log = logging.getLogger(__name__)
 class StreamDecoder(Protocol):
     """What the loop needs of a decoder (the ``MultiStreamDecoder`` API)."""
 
-    def add_stream(self, key: Hashable) -> None:
+    def add_stream(self, key: Hashable, endpointing: Optional[bool] = None) -> None:
         ...
 
     def accept_waveform(
@@ -67,15 +69,26 @@ class StreamDecoder(Protocol):
     def ready_keys(self) -> Iterable[Hashable]:
         ...
 
+    def pop_segments(self, key: Hashable) -> List[Segment]:
+        ...
+
+    def current_segment(self, key: Hashable) -> Segment:
+        ...
+
 
 class StreamSink(Protocol):
     """Receives the results of one stream, on the event loop."""
 
-    def on_partial(self, ids: List[int], seconds: float) -> None:
-        """Best ids after ``seconds`` of audio were decoded."""
+    def on_partial(self, ids: List[int], seconds: float, segment: int) -> None:
+        """Best ids of segment ``segment`` after ``seconds`` of audio were decoded
+        (segment 0 for a stream without endpointing)."""
+
+    def on_segment(self, segment: Segment, seconds: float) -> None:
+        """A finished segment of an endpointed stream, ``seconds`` decoded so far."""
 
     def on_final(self, ids: List[int], seconds: float) -> None:
-        """Final ids of a stream of ``seconds`` of audio."""
+        """Final ids of a stream of ``seconds`` of audio (its last segment's,
+        with endpointing; :meth:`on_segment` came first for each segment)."""
 
     def on_error(self, message: str) -> None:
         """Decoding of this stream failed; it was removed from the decoder."""
@@ -86,6 +99,7 @@ class _Stream:
     """Event-loop side bookkeeping of one stream."""
 
     sink: StreamSink
+    segments: bool = False
     queued: List[np.ndarray] = field(default_factory=list)
     queued_samples: int = 0
     fed_samples: int = 0
@@ -103,6 +117,7 @@ class _Command:
 
     key: Hashable
     add: bool = False
+    segments: bool = False
     audio: Optional[np.ndarray] = None
     finish: bool = False
     remove: bool = False
@@ -113,6 +128,8 @@ class _Outcome:
     """What one round of the worker produced."""
 
     advanced: Dict[Hashable, List[int]] = field(default_factory=dict)
+    segment_index: Dict[Hashable, int] = field(default_factory=dict)
+    segments: Dict[Hashable, List[Segment]] = field(default_factory=dict)
     finals: Dict[Hashable, List[int]] = field(default_factory=dict)
     errors: Dict[Hashable, str] = field(default_factory=dict)
     busy: bool = False  # some stream can already decode another chunk
@@ -168,6 +185,7 @@ class DecodeLoop:
         # finished but whose final result was not collected yet.
         self._in_decoder: Dict[Hashable, None] = {}
         self._finishing: Dict[Hashable, None] = {}
+        self._segmented: Dict[Hashable, None] = {}  # endpointed streams
         self.steps = 0
         self.stream_chunks = 0  # sum of batch sizes over steps
 
@@ -185,11 +203,17 @@ class DecodeLoop:
         """Streams opened and not removed."""
         return len(self._streams)
 
-    def open(self, key: Hashable, sink: StreamSink) -> None:
-        """Adds a stream; its results go to ``sink``."""
+    def open(self, key: Hashable, sink: StreamSink, segments: bool = False) -> None:
+        """Adds a stream; its results go to ``sink``.
+
+        Args:
+          key: names the stream.
+          sink: gets its results.
+          segments: cut it into segments at endpoints (the decoder's rules).
+        """
         if key in self._streams:
             raise KeyError(f"stream {key!r} is already open")
-        self._streams[key] = _Stream(sink)
+        self._streams[key] = _Stream(sink, segments)
         self._mark(key)
 
     async def feed(self, key: Hashable, samples: np.ndarray) -> None:
@@ -297,7 +321,7 @@ class DecodeLoop:
         self._removed = []
         for key in self._dirty:
             stream = self._streams[key]
-            cmd = _Command(key, add=not stream.added)
+            cmd = _Command(key, add=not stream.added, segments=stream.segments)
             stream.added = True
             if stream.queued:
                 cmd.audio = np.concatenate(stream.queued)
@@ -325,10 +349,13 @@ class DecodeLoop:
                 continue
             stream.chunks_decoded += 1
             stream.room.set()
+            seconds = self.chunks_to_seconds(stream.chunks_decoded)
+            decoded = min(seconds, stream.fed_samples / self.sample_rate)
+            for segment in outcome.segments.get(key, []):
+                stream.sink.on_segment(segment, decoded)
             if key not in outcome.finals:
-                seconds = self.chunks_to_seconds(stream.chunks_decoded)
-                fed = stream.fed_samples / self.sample_rate
-                stream.sink.on_partial(list(ids), min(seconds, fed))
+                index = outcome.segment_index.get(key, 0)
+                stream.sink.on_partial(list(ids), decoded, index)
         for key, ids in outcome.finals.items():
             stream = self._streams.get(key)
             if stream is not None and not stream.done:
@@ -353,6 +380,10 @@ class DecodeLoop:
             ready = list(dec.ready_keys())
             try:
                 out.advanced = dict(dec.step())
+                for key in out.advanced:
+                    if key in self._segmented:
+                        out.segments[key] = dec.pop_segments(key)
+                        out.segment_index[key] = dec.current_segment(key).index
             except Exception as e:
                 log.exception("decoder step failed for streams %s", ready)
                 for key in ready:
@@ -368,8 +399,10 @@ class DecodeLoop:
     def _apply(self, cmd: _Command) -> None:
         dec = self.decoder
         if cmd.add:
-            dec.add_stream(cmd.key)
+            dec.add_stream(cmd.key, endpointing=cmd.segments)
             self._in_decoder[cmd.key] = None
+            if cmd.segments:
+                self._segmented[cmd.key] = None
         if cmd.audio is not None:
             dec.accept_waveform(cmd.key, torch.from_numpy(cmd.audio), self.sample_rate)
         if cmd.finish:
@@ -381,6 +414,7 @@ class DecodeLoop:
     def _drop(self, key: Hashable) -> None:
         """Removes a stream from the decoder, if it is there (worker thread)."""
         self._finishing.pop(key, None)
+        self._segmented.pop(key, None)
         if key not in self._in_decoder:
             return
         del self._in_decoder[key]

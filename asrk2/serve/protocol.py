@@ -1,6 +1,6 @@
 """The streaming ASR protocol: messages, their validation, errors and close codes.
 
-Protocol spec (version 1)
+Protocol spec (version 2)
 =========================
 
 A client opens a WebSocket to ``ws://HOST:PORT/`` (any path). A plain HTTP
@@ -9,8 +9,11 @@ A client opens a WebSocket to ``ws://HOST:PORT/`` (any path). A plain HTTP
 Client to server, in this order:
 
 1. text ``{"type": "start", "sample_rate": 16000}``: the first message, within
-   the server's start timeout. Optional field ``"partials": false`` turns
-   partial results off (default: on). Unknown fields are errors.
+   the server's start timeout. Optional fields: ``"partials": false``
+   turns partial results off (default: on); ``"segments": true`` asks for
+   a long stream cut into segments at endpoints (version 2, below;
+   default: off, the whole stream is one utterance as in version 1).
+   Unknown fields are errors.
 2. binary messages: audio as 16-bit signed little-endian mono PCM at
    ``sample_rate``. Any number of messages of any even size up to the
    ``max_message_bytes`` announced in ``ready`` (an empty one is allowed).
@@ -18,14 +21,30 @@ Client to server, in this order:
 
 Server to client, all text (JSON objects):
 
-- ``{"type": "ready", "sample_rate": 16000, "max_message_bytes": 32000,
-  "chunk_seconds": 0.64}`` after a valid ``start``: audio may follow.
+- ``{"type": "ready", "protocol": 2, "sample_rate": 16000,
+  "max_message_bytes": 32000, "chunk_seconds": 0.64}`` after a valid
+  ``start``: audio may follow.
 - ``{"type": "partial", "text": "...", "seconds": 1.28}``: the best
   hypothesis after ``seconds`` of audio were decoded, sent after every
   decoded chunk. A client that reads slowly gets only the latest one.
   With HL/HLG graphs a later partial may revise earlier words.
 - ``{"type": "final", "text": "...", "seconds": 3.1}``: after ``end`` and
   the decoding of all audio; the server then closes with 1000.
+
+With ``"segments": true`` (version 2) the stream stays open across
+utterances: the server's endpointer (trailing silence after speech, see
+:mod:`asrk2.decode.endpoint`) ends a segment, sends its final and goes on.
+
+- ``{"type": "partial", "segment": 0, "text": "...", "seconds": 1.28}``:
+  as above, for the segment ``segment`` (0, 1, ...).
+- ``{"type": "final", "segment": 0, "text": "...", "seconds": 4.2,
+  "start": 0.4, "end": 3.6, "words": [{"word": "...", "start": 0.44,
+  "end": 0.8}, ...], "last": false}``: a segment's final result; ``start``
+  and ``end`` are the segment's times and ``words`` its words' times, in
+  seconds from the stream's start; ``seconds`` is the audio decoded so
+  far. Segments of silence get none. After ``end``, the final of the last
+  segment has ``"last": true`` (its text empty if it held no speech), then
+  the server closes with 1000.
 - ``{"type": "error", "error": NAME, "message": "..."}``: then the server
   closes with the close code of ``NAME``:
 
@@ -59,7 +78,7 @@ bounded buffer (a few seconds); a client that sends faster waits in
 
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
 
@@ -74,7 +93,10 @@ __all__ = [
     "ready_message",
     "partial_message",
     "final_message",
+    "segment_final_message",
     "error_message",
+    "PROTOCOL_VERSION",
+    "WordTiming",
 ]
 
 # Error name -> WebSocket close code (RFC 6455 section 7.4.1).
@@ -115,6 +137,9 @@ class ProtocolError(Exception):
         return CLOSE_CODES[self.error]
 
 
+PROTOCOL_VERSION = 2
+
+
 @dataclass(frozen=True)
 class StartMessage:
     """``{"type": "start", ...}``: opens a stream.
@@ -122,10 +147,21 @@ class StartMessage:
     Attributes:
       sample_rate: the audio's sampling rate in Hz.
       partials: whether the client wants partial results.
+      segments: whether the stream is cut into segments at endpoints.
     """
 
     sample_rate: int
     partials: bool = True
+    segments: bool = False
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    """A word of a segment's final, with times in seconds from the stream's start."""
+
+    word: str
+    start: float
+    end: float
 
 
 @dataclass(frozen=True)
@@ -179,18 +215,21 @@ def parse_text_message(
         raise ProtocolError(
             "bad_message", f"message type must be 'start' or 'end', got {kind!r}"
         )
-    unknown = sorted(set(obj) - {"type", "sample_rate", "partials"})
+    unknown = sorted(set(obj) - {"type", "sample_rate", "partials", "segments"})
     if unknown:
         raise ProtocolError("bad_message", f"unknown field(s) in 'start': {unknown}")
     sample_rate = _field(obj, "sample_rate", int, required=True)
     partials = _field(obj, "partials", bool, required=False)
+    segments = _field(obj, "segments", bool, required=False)
     if sample_rate != server_sample_rate:
         raise ProtocolError(
             "bad_sample_rate",
             f"sample_rate {sample_rate} Hz is not supported: this server takes "
             f"{server_sample_rate} Hz mono (resample the audio first)",
         )
-    return StartMessage(sample_rate, True if partials is None else partials)
+    return StartMessage(
+        sample_rate, True if partials is None else partials, bool(segments)
+    )
 
 
 def pcm16_to_float(data: bytes) -> np.ndarray:
@@ -228,6 +267,7 @@ def ready_message(
     return _dumps(
         {
             "type": "ready",
+            "protocol": PROTOCOL_VERSION,
             "sample_rate": sample_rate,
             "max_message_bytes": max_message_bytes,
             "chunk_seconds": round(chunk_seconds, 4),
@@ -235,14 +275,44 @@ def ready_message(
     )
 
 
-def partial_message(text: str, seconds: float) -> str:
-    """A partial result after ``seconds`` of audio were decoded."""
-    return _dumps({"type": "partial", "text": text, "seconds": round(seconds, 3)})
+def partial_message(text: str, seconds: float, segment: Optional[int] = None) -> str:
+    """A partial result after ``seconds`` of audio were decoded (of ``segment``)."""
+    obj: Dict[str, Any] = {"type": "partial"}
+    if segment is not None:
+        obj["segment"] = segment
+    obj.update(text=text, seconds=round(seconds, 3))
+    return _dumps(obj)
 
 
 def final_message(text: str, seconds: float) -> str:
-    """The final result of a stream of ``seconds`` of audio."""
+    """The final result of a stream of ``seconds`` of audio (version 1)."""
     return _dumps({"type": "final", "text": text, "seconds": round(seconds, 3)})
+
+
+def segment_final_message(
+    segment: int,
+    words: Sequence[WordTiming],
+    seconds: float,
+    start: float,
+    end: float,
+    last: bool,
+) -> str:
+    """The final result of one segment of a segmented stream (version 2)."""
+    return _dumps(
+        {
+            "type": "final",
+            "segment": segment,
+            "text": " ".join(w.word for w in words),
+            "seconds": round(seconds, 3),
+            "start": round(start, 3),
+            "end": round(end, 3),
+            "words": [
+                {"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)}
+                for w in words
+            ],
+            "last": last,
+        }
+    )
 
 
 def error_message(error: ProtocolError) -> str:

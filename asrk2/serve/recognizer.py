@@ -8,7 +8,7 @@ model and graph already in memory (tests, benchmarks). The WebSocket server
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Union
+from typing import Callable, List, Optional, Union
 
 import k2
 import torch
@@ -16,6 +16,7 @@ import torch
 from asrk2.decode.methods import load_streaming_graph
 from asrk2.decode.streaming import MultiStreamDecoder, StreamingOptions
 from asrk2.frames import ChunkTiming, chunk_timing
+from asrk2.lang.bpe import load_bpe
 from asrk2.model.ctc_model import CtcModel
 from asrk2.serve.decode_loop import StreamDecoder
 
@@ -31,11 +32,14 @@ class StreamingRecognizer:
       to_words: maps one hypothesis (graph output ids) to words.
       timing: audio per decoder chunk of one stream, and the extra audio the
         first chunk needs.
+      pieces: the BPE pieces by token id, for word times; None: times from
+        the frames that emit the words.
     """
 
     decoder: StreamDecoder
     to_words: Callable[[List[int]], List[str]]
     timing: ChunkTiming
+    pieces: Optional[List[str]] = None
 
 
 def make_recognizer(
@@ -44,6 +48,7 @@ def make_recognizer(
     to_words: Callable[[List[int]], List[str]],
     options: StreamingOptions,
     max_batch_streams: int = 32,
+    pieces: Optional[List[str]] = None,
 ) -> StreamingRecognizer:
     """A :class:`StreamingRecognizer` over a ``MultiStreamDecoder``.
 
@@ -54,6 +59,7 @@ def make_recognizer(
       to_words: maps the graph's output ids to words.
       options: chunking, beams and finals (``redecode_final`` resolved).
       max_batch_streams: most streams per batched step.
+      pieces: BPE pieces by token id (word times of segment finals).
     Returns:
       The recognizer for :class:`~asrk2.serve.server.AsrServer`.
     Raises:
@@ -66,7 +72,7 @@ def make_recognizer(
         )
     decoder = MultiStreamDecoder(model, graph, options, max_batch_streams)
     timing = chunk_timing(options.chunk_size, model.subsampling_factor)
-    return StreamingRecognizer(decoder, to_words, timing)
+    return StreamingRecognizer(decoder, to_words, timing, pieces)
 
 
 def load_recognizer(
@@ -90,6 +96,13 @@ def load_recognizer(
     """
     dev = torch.device(device)
     graph, to_words = load_streaming_graph(Path(lang_dir), graph_name, dev)
+    sp = load_bpe(Path(lang_dir) / "bpe.model")
+    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
     return make_recognizer(
-        model.to(dev), graph, to_words, options.for_graph(graph_name), max_batch_streams
+        model.to(dev),
+        graph,
+        to_words,
+        options.for_graph(graph_name),
+        max_batch_streams,
+        pieces,
     )
