@@ -78,7 +78,7 @@ bounded buffer (a few seconds); a client that sends faster waits in
 
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -91,12 +91,12 @@ __all__ = [
     "pcm16_to_float",
     "float_to_pcm16",
     "ready_message",
-    "partial_message",
-    "final_message",
-    "segment_final_message",
+    "WordTiming",
+    "PartialResult",
+    "FinalResult",
+    "result_message",
     "error_message",
     "PROTOCOL_VERSION",
-    "WordTiming",
 ]
 
 # Error name -> WebSocket close code (RFC 6455 section 7.4.1).
@@ -157,11 +157,48 @@ class StartMessage:
 
 @dataclass(frozen=True)
 class WordTiming:
-    """A word of a segment's final, with times in seconds from the stream's start."""
+    """A word with its times in seconds from the stream's start."""
 
     word: str
     start: float
     end: float
+
+
+@dataclass(frozen=True)
+class PartialResult:
+    """The best hypothesis so far.
+
+    Attributes:
+      text: the words.
+      seconds: audio decoded for it.
+      segment: its segment, for a segmented stream; None otherwise.
+    """
+
+    text: str
+    seconds: float
+    segment: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class FinalResult:
+    """The final result of a stream, or of one segment of a segmented stream.
+
+    Attributes:
+      text: the words.
+      seconds: audio decoded so far.
+      segment: the segment index; None for an unsegmented stream.
+      start, end: the segment's times (segmented streams).
+      words: the words with their times (segmented streams).
+      last: the stream's last result.
+    """
+
+    text: str
+    seconds: float
+    segment: Optional[int] = None
+    start: float = 0.0
+    end: float = 0.0
+    words: Tuple[WordTiming, ...] = ()
+    last: bool = True
 
 
 @dataclass(frozen=True)
@@ -275,44 +312,25 @@ def ready_message(
     )
 
 
-def partial_message(text: str, seconds: float, segment: Optional[int] = None) -> str:
-    """A partial result after ``seconds`` of audio were decoded (of ``segment``)."""
-    obj: Dict[str, Any] = {"type": "partial"}
-    if segment is not None:
-        obj["segment"] = segment
-    obj.update(text=text, seconds=round(seconds, 3))
-    return _dumps(obj)
-
-
-def final_message(text: str, seconds: float) -> str:
-    """The final result of a stream of ``seconds`` of audio (version 1)."""
-    return _dumps({"type": "final", "text": text, "seconds": round(seconds, 3)})
-
-
-def segment_final_message(
-    segment: int,
-    words: Sequence[WordTiming],
-    seconds: float,
-    start: float,
-    end: float,
-    last: bool,
-) -> str:
-    """The final result of one segment of a segmented stream (version 2)."""
-    return _dumps(
-        {
-            "type": "final",
-            "segment": segment,
-            "text": " ".join(w.word for w in words),
-            "seconds": round(seconds, 3),
-            "start": round(start, 3),
-            "end": round(end, 3),
-            "words": [
+def result_message(result: Union[PartialResult, FinalResult]) -> str:
+    """The ``partial`` or ``final`` message of a result (fields as specified above)."""
+    obj: Dict[str, Any] = {
+        "type": "partial" if isinstance(result, PartialResult) else "final"
+    }
+    if result.segment is not None:
+        obj["segment"] = result.segment
+    obj.update(text=result.text, seconds=round(result.seconds, 3))
+    if isinstance(result, FinalResult) and result.segment is not None:
+        obj.update(
+            start=round(result.start, 3),
+            end=round(result.end, 3),
+            words=[
                 {"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)}
-                for w in words
+                for w in result.words
             ],
-            "last": last,
-        }
-    )
+            last=result.last,
+        )
+    return _dumps(obj)
 
 
 def error_message(error: ProtocolError) -> str:

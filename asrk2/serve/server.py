@@ -27,15 +27,14 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union, cast
+from typing import Optional, Sequence, Union, cast
 
 import torch
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from asrk2.decode.alignment import word_times
-from asrk2.decode.streaming import Segment, StreamingOptions
+from asrk2.decode.streaming import StreamingOptions
 from asrk2.model.ctc_model import CtcModel
 from asrk2.serve.decode_loop import DecodeLoop
 from asrk2.serve.protocol import (
@@ -44,16 +43,14 @@ from asrk2.serve.protocol import (
     EndMessage,
     ProtocolError,
     StartMessage,
-    WordTiming,
     error_message,
-    final_message,
     parse_text_message,
-    partial_message,
     pcm16_to_float,
     ready_message,
-    segment_final_message,
+    result_message,
 )
 from asrk2.serve.recognizer import StreamingRecognizer, load_recognizer
+from asrk2.serve.results import ResultStream, StreamFailed
 
 __all__ = [
     "ServerConfig",
@@ -123,104 +120,6 @@ class ServerConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.graph not in ("H", "HL", "HLG"):
             raise ValueError(f"graph must be H, HL or HLG, got {self.graph!r}")
-
-
-class _Session:
-    """One client's stream: receives results from the decode loop, sends them.
-
-    Only the newest partial result waits to be sent, so a client that reads
-    slowly costs one message of memory, not a queue; segment finals are all
-    sent, in order.
-    """
-
-    def __init__(
-        self, ws: ServerConnection, recognizer: StreamingRecognizer, start: StartMessage
-    ) -> None:
-        self.ws = ws
-        self.recognizer = recognizer
-        self.to_words = recognizer.to_words
-        self.partials = start.partials
-        self.segments = start.segments
-        self.partial: Optional[str] = None
-        self.finals: List[str] = []
-        self.done = False
-        self.error: Optional[ProtocolError] = None
-        self.changed = asyncio.Event()
-        # Segment finals not yet built: the newest waits, in case it is the last.
-        self._pending: List[Tuple[Segment, float]] = []
-        self._last_index, self._last_end = -1, 0.0
-
-    def _text(self, ids: List[int]) -> str:
-        return " ".join(self.to_words(ids))
-
-    def on_partial(self, ids: List[int], seconds: float, segment: int) -> None:
-        if self.partials:
-            index = segment if self.segments else None
-            self.partial = partial_message(self._text(ids), seconds, index)
-            self.changed.set()
-
-    def on_segment(self, segment: Segment, seconds: float) -> None:
-        self._flush_segments(last=False)
-        self._pending.append((segment, seconds))
-        self.changed.set()
-
-    def on_final(self, ids: List[int], seconds: float) -> None:
-        if self.segments:
-            if not self._pending:  # the last segment held no speech
-                empty = Segment(self._last_index + 1, [], 0, 0)
-                self._pending.append((empty, seconds))
-            self._flush_segments(last=True, end=seconds)
-        else:
-            self.finals.append(final_message(self._text(ids), seconds))
-        self.done = True
-        self.changed.set()
-
-    def _flush_segments(self, last: bool, end: float = 0.0) -> None:
-        """Builds the messages of the pending segment finals (the last one last)."""
-        for i, (segment, seconds) in enumerate(self._pending):
-            is_last = last and i == len(self._pending) - 1
-            words = self.to_words(segment.ids)
-            if segment.alignment is not None:
-                times = word_times(
-                    segment.alignment,
-                    words,
-                    self.recognizer.pieces,
-                    segment.start_frame,
-                )
-                timed = [WordTiming(w.word, w.start, w.end) for w in times]
-            else:
-                timed = [WordTiming(w, segment.start, segment.end) for w in words]
-            start, stop = segment.start, segment.end
-            if not segment.ids:  # an empty last segment: from the last end on
-                start, stop = self._last_end, max(self._last_end, end)
-            self.finals.append(
-                segment_final_message(
-                    segment.index, timed, seconds, start, stop, is_last
-                )
-            )
-            self._last_index, self._last_end = segment.index, stop
-        self._pending = []
-
-    def on_error(self, message: str) -> None:
-        self.error = ProtocolError("internal", message)
-        self.changed.set()
-
-    async def send_results(self) -> None:
-        """Sends results as they come; returns once the (last) final is sent."""
-        while True:
-            await self.changed.wait()
-            self.changed.clear()
-            if self.error is not None:
-                raise self.error
-            if self.partial is not None:
-                message, self.partial = self.partial, None
-                await self.ws.send(message)
-            if self._pending and not self.done:
-                self._flush_segments(last=False)
-            while self.finals:
-                await self.ws.send(self.finals.pop(0))
-            if self.done:
-                return
 
 
 class AsrServer:
@@ -364,8 +263,8 @@ class AsrServer:
         start = parse_text_message(message, self.config.sample_rate)
         if not isinstance(start, StartMessage):
             raise ProtocolError("no_start", "'end' before the 'start' message")
-        session = _Session(ws, self.recognizer, start)
-        self.decoding.open(key, session, segments=start.segments)
+        results = ResultStream(self.recognizer, start.partials, start.segments)
+        self.decoding.open(key, results, segments=start.segments)
         await ws.send(
             ready_message(
                 self.config.sample_rate,
@@ -374,7 +273,7 @@ class AsrServer:
             )
         )
         reader = asyncio.ensure_future(self._read_audio(ws, key))
-        sender = asyncio.ensure_future(session.send_results())
+        sender = asyncio.ensure_future(self._send_results(ws, results))
         try:
             await asyncio.gather(reader, sender)
         finally:
@@ -385,6 +284,14 @@ class AsrServer:
             await ws.close(CLOSE_GOING_AWAY, "server shutting down")
         else:
             await ws.close(CLOSE_NORMAL)
+
+    async def _send_results(self, ws: ServerConnection, results: ResultStream) -> None:
+        """Sends the stream's results as they come, until its last final."""
+        try:
+            async for result in results.results():
+                await ws.send(result_message(result))
+        except StreamFailed as e:
+            raise ProtocolError("internal", str(e)) from None
 
     async def _read_audio(self, ws: ServerConnection, key: int) -> None:
         """Feeds the client's audio to the decode loop until ``end`` or shutdown."""
