@@ -5,17 +5,28 @@ Usage:
     python local/stream_client.py utt.wav                   # as fast as possible
     python local/stream_client.py utt.wav --realtime        # paced like a microphone
     python local/stream_client.py a.wav b.wav --url ws://127.0.0.1:6006/ --quiet
+    python local/stream_client.py long.wav --segments      # one final per utterance
+    python local/stream_client.py utt.wav --grpc 127.0.0.1:6007  # the gRPC service
 
 Each file must be mono at the server's rate (16 kHz by default): no
 resampling is done; a file at another rate is refused, naming the file. Prints
 ``PATH: TEXT`` per file, with partial results (``~ TEXT``) on stderr unless
---quiet, then the first-partial and final latencies.
+--quiet, then the first-partial and final latencies. With --segments each
+utterance of a long file is printed with its times (``[start-end] TEXT``).
 """
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 
-from asrk2.serve.client import Partial, ServerError, stream_file
+from asrk2.serve.client import (
+    Partial,
+    ServerError,
+    StreamResult,
+    read_wav,
+    stream_audio,
+)
+from asrk2.serve.grpc_client import recognize
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,7 +42,37 @@ def _parser() -> argparse.ArgumentParser:
         "--message-seconds", type=float, default=0.1, help="audio per message"
     )
     parser.add_argument("--quiet", action="store_true", help="no partial results")
+    parser.add_argument(
+        "--segments", action="store_true", help="a final per utterance (endpoints)"
+    )
+    parser.add_argument("--grpc", metavar="HOST:PORT", help="use the gRPC service")
     return parser
+
+
+def _stream(args: argparse.Namespace, path: Path) -> StreamResult:
+    """Streams one file over WebSocket or gRPC; raises ServerError if refused."""
+    samples, rate = read_wav(path)
+    on_partial = None if args.quiet else _show_partial
+    if args.grpc:
+        result = asyncio.run(
+            recognize(
+                args.grpc, samples, rate, args.realtime, args.message_seconds,
+                partials=not args.quiet, segments=args.segments,
+            )
+        )  # fmt: skip
+        if on_partial is not None:  # gRPC: shown after the call
+            for partial in result.partials:
+                on_partial(partial)
+    else:
+        result = asyncio.run(
+            stream_audio(
+                args.url, samples, rate, args.realtime, args.message_seconds,
+                on_partial=on_partial, segments=args.segments,
+            )
+        )  # fmt: skip
+    if not result.ok:
+        raise ServerError(result, str(path))
+    return result
 
 
 def _show_partial(partial: Partial) -> None:
@@ -43,18 +84,16 @@ def main() -> None:
     failed = 0
     for path in args.files:
         try:
-            result = stream_file(
-                args.url,
-                path,
-                realtime=args.realtime,
-                message_seconds=args.message_seconds,
-                on_partial=None if args.quiet else _show_partial,
-            )
+            result = _stream(args, path)
         except (ServerError, OSError, ValueError) as e:
             print(f"{path}: ERROR {e}", file=sys.stderr)
             failed += 1
             continue
         print(f"{path}: {result.text}", flush=True)
+        for segment in result.segments:
+            if segment["text"]:
+                span = f"{segment['start']:.2f}-{segment['end']:.2f}"
+                print(f"  [{span}] {segment['text']}", flush=True)
         first = result.first_partial_latency
         print(
             f"  {result.seconds:.2f} s audio, {len(result.partials)} partials, "

@@ -68,6 +68,8 @@ class StreamResult:
       error_message: its message.
       segments: with ``segments=True``, every segment final as received
         (``segment``, ``text``, ``start``, ``end``, ``words``, ``last``).
+      status: the gRPC status name (``OK``, ``INVALID_ARGUMENT``, ...) of a
+        gRPC stream (:mod:`asrk2.serve.grpc_client`); None over WebSocket.
     """
 
     text: str = ""
@@ -79,6 +81,7 @@ class StreamResult:
     error: Optional[str] = None
     error_message: str = ""
     segments: List[Dict[str, Any]] = field(default_factory=list)
+    status: Optional[str] = None
 
     @property
     def first_partial_latency(self) -> Optional[float]:
@@ -88,7 +91,8 @@ class StreamResult:
     @property
     def ok(self) -> bool:
         """A final result came and the server closed normally."""
-        return self.error is None and self.close_code == 1000
+        closed_normally = self.close_code == 1000 or self.status == "OK"
+        return self.error is None and closed_normally
 
 
 class ServerError(RuntimeError):
@@ -103,7 +107,7 @@ class ServerError(RuntimeError):
         self.result = result
 
 
-class _SendClock:
+class SendClock:
     """When each sample offset was sent, for latency measurements."""
 
     def __init__(self) -> None:
@@ -128,7 +132,7 @@ async def _send_audio(
     sample_rate: int,
     message_seconds: float,
     realtime: bool,
-    clock: _SendClock,
+    clock: SendClock,
 ) -> float:
     """Sends the audio and ``end``; returns the time ``end`` was sent."""
     step = 2 * max(1, int(round(message_seconds * sample_rate)))
@@ -147,7 +151,7 @@ async def _send_audio(
 async def _receive(
     ws: ClientConnection,
     result: StreamResult,
-    clock: _SendClock,
+    clock: SendClock,
     sample_rate: int,
     on_partial: Optional[Callable[[Partial], None]],
 ) -> None:
@@ -208,7 +212,7 @@ async def stream_audio(
     """
     pcm = samples if isinstance(samples, bytes) else float_to_pcm16(samples)
     result = StreamResult()
-    clock = _SendClock()
+    clock = SendClock()
     async with connect(url, open_timeout=open_timeout, max_size=2**20) as ws:
         start: Dict[str, Any] = {
             "type": "start",

@@ -9,7 +9,7 @@ partial of memory, not a queue); finals are never dropped.
 """
 
 import asyncio
-from typing import AsyncIterator, List, Optional, Tuple, Union
+from typing import AsyncGenerator, List, Optional, Tuple, Union
 
 from asrk2.decode.alignment import word_times
 from asrk2.decode.streaming import Segment
@@ -79,7 +79,7 @@ class ResultStream:
 
     # ----- the transport's side -----
 
-    async def results(self) -> AsyncIterator[Union[PartialResult, FinalResult]]:
+    async def results(self) -> AsyncGenerator[Union[PartialResult, FinalResult], None]:
         """Results in order, until the stream's last final.
 
         Raises:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence, Union, cast
 
+import grpc
 import torch
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -36,7 +37,9 @@ from websockets.http11 import Request, Response
 
 from asrk2.decode.streaming import StreamingOptions
 from asrk2.model.ctc_model import CtcModel
+from asrk2.serve.asr_pb2_grpc import add_StreamingAsrServicer_to_server
 from asrk2.serve.decode_loop import DecodeLoop
+from asrk2.serve.grpc_service import AsrService
 from asrk2.serve.protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_NORMAL,
@@ -71,7 +74,10 @@ class ServerConfig:
 
     Attributes:
       host: interface to listen on; the default only serves this machine.
-      port: TCP port; 0 picks a free one (see :attr:`AsrServer.port`).
+      port: TCP port of the WebSocket server; 0 picks a free one (see
+        :attr:`AsrServer.port`).
+      grpc_port: also serve gRPC (:mod:`asrk2.serve.grpc_service`) on this
+        port, from the same decoder; 0 picks a free one; None: no gRPC.
       max_clients: open connections served at once; more get ``server_full``.
       max_message_bytes: largest message accepted (1 s of 16 kHz audio).
       sample_rate: the only audio rate accepted, in Hz.
@@ -97,6 +103,7 @@ class ServerConfig:
 
     host: str = "127.0.0.1"
     port: int = 6006
+    grpc_port: Optional[int] = None
     max_clients: int = 32
     max_message_bytes: int = 32000
     sample_rate: int = 16000
@@ -147,6 +154,8 @@ class AsrServer:
         self._stopping: Optional[asyncio.Event] = None
         self._page: Optional[str] = None
         self._port: Optional[int] = None
+        self._grpc: Optional[grpc.aio.Server] = None
+        self._grpc_port: Optional[int] = None
 
     @property
     def port(self) -> int:
@@ -158,6 +167,22 @@ class AsrServer:
     def url(self) -> str:
         """``ws://host:port/`` of the server."""
         return f"ws://{self.config.host}:{self.port}/"
+
+    @property
+    def grpc_target(self) -> str:
+        """``host:port`` of the gRPC service (with ``config.grpc_port`` set)."""
+        assert self._grpc_port is not None, "no gRPC port configured"
+        return f"{self.config.host}:{self._grpc_port}"
+
+    @property
+    def stopping(self) -> asyncio.Event:
+        """Set once shutdown began (for the transports' handlers)."""
+        assert self._stopping is not None, "start() first"
+        return self._stopping
+
+    def next_stream_key(self) -> int:
+        """A key for a new stream in the decode loop, unique across transports."""
+        return next(self._keys)
 
     async def start(self) -> None:
         """Starts the decode loop and listens."""
@@ -177,6 +202,15 @@ class AsrServer:
         sockets = cast(Sequence[socket.socket], self._server.sockets)
         self._port = sockets[0].getsockname()[1]
         log.info("serving on %s (max %d clients)", self.url, cfg.max_clients)
+        if cfg.grpc_port is not None:
+            self._grpc = grpc.aio.server(
+                options=AsrService.options(cfg.max_message_bytes)
+            )
+            add_StreamingAsrServicer_to_server(AsrService(self), self._grpc)
+            address = f"{cfg.host}:{cfg.grpc_port}"
+            self._grpc_port = self._grpc.add_insecure_port(address)
+            await self._grpc.start()
+            log.info("serving gRPC on %s", self.grpc_target)
 
     async def shutdown(self) -> None:
         """Stops accepting; lets open streams finish, then closes them with 1001.
@@ -189,6 +223,12 @@ class AsrServer:
         log.info("shutting down: %d open connections", self.num_clients)
         self._stopping.set()
         self._server.close(close_connections=False)
+        grpc_stopped = None
+        if self._grpc is not None:
+            # Open gRPC streams finish within the grace time, then are cancelled.
+            grpc_stopped = asyncio.ensure_future(
+                self._grpc.stop(self.config.shutdown_timeout)
+            )
         try:
             await asyncio.wait_for(
                 self._server.wait_closed(), self.config.shutdown_timeout
@@ -202,6 +242,8 @@ class AsrServer:
                 ]
             )
             await self._server.wait_closed()
+        if grpc_stopped is not None:
+            await grpc_stopped
         await self.decoding.close()
         log.info("server stopped")
 
@@ -237,7 +279,7 @@ class AsrServer:
             )
             return
         self.num_clients += 1
-        key = next(self._keys)
+        key = self.next_stream_key()
         try:
             await self._serve_stream(ws, key)
         except ProtocolError as e:
@@ -412,7 +454,8 @@ class ServerThread:
 def run_server(config: ServerConfig, recognizer: StreamingRecognizer) -> AsrServer:
     """Serves until SIGINT or SIGTERM, then shuts down gracefully.
 
-    Prints ``listening on ws://HOST:PORT/`` once ready (the actual port, so
+    Prints ``listening on ws://HOST:PORT/`` (and ``listening on
+    grpc://HOST:PORT`` with a gRPC port) once ready (the actual port, so
     ``port=0`` can be used by a parent process).
 
     Returns:
@@ -427,6 +470,8 @@ def run_server(config: ServerConfig, recognizer: StreamingRecognizer) -> AsrServ
         server = AsrServer(recognizer, config)
         await server.start()
         print(f"listening on {server.url}", flush=True)
+        if config.grpc_port is not None:
+            print(f"listening on grpc://{server.grpc_target}", flush=True)
         await stop.wait()
         await server.shutdown()
         return server
