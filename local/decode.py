@@ -12,7 +12,10 @@ nbest-rescoring, whole-lattice-rescoring, attention-rescoring. --lang-dir must
 hold bpe.model, and as the methods need: HL.pt, HLG.pt, words.txt and
 G_4_gram.pt (local/prepare_lang.py and local/compile_graphs.py write them).
 Writes recogs-*.txt and errs-*.txt per method/scale and one wer-summary-*.txt
-into <exp-dir>/decode.
+into <exp-dir>/decode; with --ctm also Kaldi CTM files
+(``utt 1 start duration word confidence``) of the 1-best methods, the times
+from the best path's CTC alignment, the confidence the posterior of the arc
+that emits the word.
 
 Method options (beams, n-best, scales) come from the checkpoint's decode
 beams and MethodOptions' defaults, then the ``decode`` section of --config
@@ -46,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default=None)
     parser.add_argument("--method", action="append", choices=METHODS, help="repeatable")
+    parser.add_argument(
+        "--ctm",
+        action="store_true",
+        help="also write ctm-<test-set>-<method>.ctm (word times, confidences) "
+        "for ctc-greedy, hl-1best and hlg-1best",
+    )
     parser.add_argument("--config", type=Path, help="YAML with a 'decode' section")
     add_config_flags(parser, MethodOptions)
     return parser
@@ -69,6 +78,7 @@ def main() -> None:
         args.test_set,
         methods=args.method or ["ctc-greedy"],
         options=options,
+        ctm=args.ctm,
     )
     for method, wer in summary.items():
         print(f"{args.test_set}\t{method}\tWER {wer:.2f}%")

@@ -1,5 +1,6 @@
 """Tests for the offline decoding methods on a 3-word inline lexicon."""
 
+import ast
 import math
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -215,7 +216,9 @@ def test_check_methods() -> None:
 
 TINY_MODEL = {
     "data": {
-        "max_duration": 20.0, "num_buckets": 1, "spec_augment": {"enabled": False}
+        "max_duration": 20.0,
+        "num_buckets": 1,
+        "spec_augment": {"enabled": False},
     },
     "model": {
         "encoder": {
@@ -256,8 +259,34 @@ def test_offline_and_streaming_end_to_end(tmp_path: Path, tiny_kaldi_dir: Path) 
     opts = MethodOptions(num_paths=5, lm_scales=[0.5, 1.0], attention_scales=[1.0])
     loaded, loaded_config = load_model(exp)
     summary = decode_and_score(
-        loaded, loaded_config, cuts, lang, tmp_path / "out", "t", METHODS, opts
+        loaded, loaded_config, cuts, lang, tmp_path / "out", "t", METHODS, opts, True
     )
+    # CTM files of the 1-best methods: the recognised words, timed in the cut.
+    for method in ("ctc-greedy", "hl-1best", "hlg-1best"):
+        recogs = (tmp_path / "out" / f"recogs-t-{method}.txt").read_text()
+        hyps = {
+            line.split(":")[0]: ast.literal_eval(line.split("hyp=", 1)[1])
+            for line in recogs.splitlines()
+            if "\thyp=" in line
+        }
+        ctm_rows = [
+            line.split()
+            for line in (tmp_path / "out" / f"ctm-t-{method}.ctm")
+            .read_text()
+            .splitlines()
+        ]
+        durations = {cut.id: cut.duration for cut in cuts}
+        for cut_id, words in hyps.items():
+            mine = [r for r in ctm_rows if r[0] == cut_id]
+            assert [r[4] for r in mine] == words
+            starts = [float(r[2]) for r in mine]
+            assert starts == sorted(starts)
+            for r in mine:
+                assert (
+                    float(r[3]) > 0
+                    and float(r[2]) + float(r[3]) <= durations[cut_id] + 0.05
+                )
+                assert 0.0 < float(r[5]) <= 1.0
     scaled = {"nbest-rescoring", "whole-lattice-rescoring", "attention-rescoring"}
     assert {k for k in summary if k in METHODS} == set(METHODS) - scaled
     assert "whole-lattice-rescoring-lm_scale_1.0" in summary

@@ -156,12 +156,20 @@ def word_times(
       frame that emitted it to the next emission.
     """
     groups: List[Tuple[int, int]] = []
-    for token, first, last in token_spans(alignment.labels) if pieces else []:
+    # Per word, the index of each of its tokens (for the confidence of H).
+    members: List[List[int]] = []
+    spans = token_spans(alignment.labels) if pieces else []
+    for t, (token, first, last) in enumerate(spans):
         if not groups or pieces[token].startswith(WORD_START):  # type: ignore[index]
             groups.append((first, last))
+            members.append([t])
         else:
             groups[-1] = (groups[-1][0], last)
+            members[-1].append(t)
     conf = alignment.id_posteriors
+    if conf is not None and len(conf) == len(spans) != len(words):
+        # ids are tokens (H): a word is as sure as its least sure piece.
+        conf = [min(conf[t] for t in tokens) for tokens in members]
     if len(groups) != len(words) and len(alignment.id_frames) == len(words):
         ends = alignment.id_frames[1:] + [len(alignment.labels)]
         groups = [(f, max(f, e - 1)) for f, e in zip(alignment.id_frames, ends)]
@@ -174,7 +182,7 @@ def word_times(
                 word,
                 round((frame_offset + first) * OUTPUT_FRAME_SECONDS, 3),
                 round((frame_offset + last + 1) * OUTPUT_FRAME_SECONDS, 3),
-                None if conf is None or i >= len(conf) else round(conf[i], 4),
+                None if conf is None or len(conf) != len(words) else round(conf[i], 4),
             )
         )
     return times

@@ -4,7 +4,7 @@ import logging
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from lhotse import CutSet
@@ -13,6 +13,9 @@ from lhotse.utils import compute_num_frames
 from tqdm import tqdm
 
 from asrk2.data.datamodule import make_eval_loader, unpack_batch
+from asrk2.beams import SearchBeams
+from asrk2.decode.alignment import WordTime, best_path_alignments, word_times
+from asrk2.decode.ctc_decode import get_lattice
 from asrk2.decode.methods import (
     DecoderScorer,
     MethodOptions,
@@ -23,6 +26,7 @@ from asrk2.decode.methods import (
 from asrk2.decode.scoring import (
     Result,
     compute_wer,
+    write_ctm,
     write_errs,
     write_recogs,
     write_wer_summary,
@@ -34,13 +38,18 @@ from asrk2.lang.lexicon import read_symbol_table
 from asrk2.model.ctc_model import CtcModel
 
 __all__ = [
+    "TIMED_METHODS",
     "decode_methods",
+    "decode_word_times",
     "decode_dataset",
     "decode_and_score",
     "split_too_short",
 ]
 
 log = logging.getLogger(__name__)
+
+# Methods whose hypothesis is a lattice's best path, so that it has word times.
+TIMED_METHODS = ("ctc-greedy", "hl-1best", "hlg-1best")
 
 
 def _decoder_scorer(
@@ -145,13 +154,9 @@ def decode_methods(
     if set(methods) - {"ctc-greedy"}:
         id2word = {i: w for w, i in read_symbol_table(lang_dir / "words.txt").items()}
     results: Dict[str, List[Result]] = defaultdict(list)
-    for batch in tqdm(
-        make_eval_loader(cuts, config.data), desc="decoding", leave=False
+    for cut_ids, texts, encoder_out, out_lens in _encoded_batches(
+        model, cuts, config, device
     ):
-        features, feature_lens, texts, cut_ids = unpack_batch(batch)
-        encoder_out, out_lens = model.encode(
-            features.to(device), feature_lens.to(device)
-        )
         log_probs = model.ctc_log_probs(encoder_out)
         scorer = _decoder_scorer(model, encoder_out, out_lens)
         hyps = decode_batch(methods, log_probs, out_lens, graphs, opts, scorer)
@@ -173,6 +178,80 @@ def decode_methods(
             ref = " ".join(sup.text or "" for sup in cut.supervisions).split()
             results[key].append((cut.id, ref, []))
     return dict(results)
+
+
+def _encoded_batches(
+    model: CtcModel, cuts: CutSet, config: ExperimentConfig, device: torch.device
+) -> Iterator[Tuple[List[str], List[str], torch.Tensor, torch.Tensor]]:
+    """``(cut_ids, texts, encoder_out (N, T, d), out_lens (N,))`` per batch."""
+    for batch in tqdm(
+        make_eval_loader(cuts, config.data), desc="decoding", leave=False
+    ):
+        features, feature_lens, texts, cut_ids = unpack_batch(batch)
+        encoder_out, out_lens = model.encode(
+            features.to(device), feature_lens.to(device)
+        )
+        yield cut_ids, texts, encoder_out, out_lens
+
+
+@torch.no_grad()
+def decode_word_times(
+    model: CtcModel,
+    cuts: CutSet,
+    lang_dir: Path,
+    config: ExperimentConfig,
+    device: torch.device,
+    methods: Sequence[str] = ("hlg-1best",),
+    options: Optional[MethodOptions] = None,
+) -> Dict[str, List[Tuple[str, List[WordTime]]]]:
+    """Words of the 1-best methods with times and confidences, for CTM files.
+
+    The best path of each method's lattice gives the times (CTC frames of
+    the word's pieces, :func:`asrk2.decode.alignment.word_times`) and the
+    posterior of the arc that emits each word its confidence; for
+    ``ctc-greedy`` the lattice is H's with the decode beams (tight beams
+    would leave no alternative), a word's confidence that of its least sure
+    piece. The hypotheses equal those of :func:`decode_methods`.
+
+    Args:
+      methods: among :data:`TIMED_METHODS`; others are ignored.
+      others: as :func:`decode_methods`.
+    Returns:
+      ``{method: [(cut_id, words), ...]}`` in the order of ``cuts``; cuts too
+      short for one encoder frame have no words.
+    """
+    timed = [m for m in methods if m in TIMED_METHODS]
+    opts = _options(options, config)
+    cuts, too_short = split_too_short(cuts)
+    sp = load_bpe(Path(lang_dir) / "bpe.model")
+    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+    graphs = load_graphs(
+        Path(lang_dir), timed, device, max_token_id=sp.get_piece_size() - 1
+    )
+    id2word = {}
+    if set(timed) - {"ctc-greedy"}:
+        table = read_symbol_table(Path(lang_dir) / "words.txt")
+        id2word = {i: w for w, i in table.items()}
+    graph_of = {"ctc-greedy": graphs.H, "hl-1best": graphs.HL, "hlg-1best": graphs.HLG}
+    out: Dict[str, List[Tuple[str, List[WordTime]]]] = {m: [] for m in timed}
+    for cut_ids, _, encoder_out, out_lens in _encoded_batches(
+        model, cuts, config, device
+    ):
+        log_probs = model.ctc_log_probs(encoder_out)
+        for method in timed:
+            beams = opts.beams or SearchBeams()
+            lattice = get_lattice(log_probs, out_lens, graph_of[method], beams)
+            for cut_id, alignment in zip(
+                cut_ids, best_path_alignments(lattice, posteriors=True)
+            ):
+                if method == "ctc-greedy":
+                    words = sp.decode(alignment.ids).split()
+                else:
+                    words = [id2word[i] for i in alignment.ids]
+                out[method].append((cut_id, word_times(alignment, words, pieces)))
+    for method in timed:
+        out[method] += [(cut.id, []) for cut in too_short]
+    return out
 
 
 def decode_dataset(
@@ -203,6 +282,7 @@ def decode_and_score(
     test_set: str = "test",
     methods: Sequence[str] = ("ctc-greedy",),
     options: Optional[MethodOptions] = None,
+    ctm: bool = False,
 ) -> Dict[str, float]:
     """Decodes a test set and writes ``recogs-``, ``errs-`` and ``wer-summary-`` files.
 
@@ -219,6 +299,8 @@ def decode_and_score(
       test_set: name used in the file names.
       methods: names from :data:`asrk2.decode.methods.METHODS`.
       options: beams, n-best size and scales; unset beams from the config.
+      ctm: also write ``ctm-{test_set}-{method}.ctm`` (Kaldi CTM with word
+        confidences) for each of the 1-best methods (:data:`TIMED_METHODS`).
     Returns:
       WER (percent) per method/scale, e.g. ``{"ctc-greedy": 4.2}``.
     """
@@ -235,4 +317,12 @@ def decode_and_score(
         summary[key] = stats.wer
         log.info("%s %s: %s", test_set, key, stats.wer_line())
     write_wer_summary(out_dir / f"wer-summary-{test_set}.txt", summary)
+    if ctm:
+        if not set(methods) & set(TIMED_METHODS):
+            log.warning("--ctm: only %s have word times", ", ".join(TIMED_METHODS))
+        times = decode_word_times(
+            model, cuts, lang_dir, config, device, methods, options
+        )
+        for method, words in times.items():
+            write_ctm(out_dir / f"ctm-{test_set}-{method}.ctm", words)
     return summary

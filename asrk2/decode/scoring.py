@@ -29,6 +29,7 @@ __all__ = [
     "read_text_results",
     "read_wer_summary",
     "score_text_files",
+    "write_ctm",
     "write_errs",
     "write_recogs",
     "write_wer_summary",
@@ -122,6 +123,31 @@ def compute_wer(results: Sequence[Result]) -> ErrorStats:
             elif r != h:
                 stats.subs += 1
     return stats
+
+
+def write_ctm(
+    path: PathLike,
+    words_per_utt: Sequence[Tuple[str, Sequence[Any]]],
+    channel: str = "1",
+) -> None:
+    """Writes a Kaldi CTM file: ``utt channel start duration word [confidence]``.
+
+    Args:
+      path: the file (written atomically).
+      words_per_utt: ``(utterance id, words)`` in output order; each word has
+        ``word``, ``start`` and ``end`` in seconds and a ``confidence``
+        (None: the column is left out), e.g. :class:`~asrk2.decode.alignment.
+        WordTime`.
+      channel: the channel column (Kaldi's is ``1`` or ``A``).
+    """
+    lines = []
+    for utt, words in words_per_utt:
+        for w in words:
+            line = f"{utt} {channel} {w.start:.2f} {w.end - w.start:.2f} {w.word}"
+            if w.confidence is not None:
+                line += f" {w.confidence:.3f}"
+            lines.append(line)
+    atomic_write_text(Path(path), "".join(line + "\n" for line in lines))
 
 
 def write_recogs(path: PathLike, results: Sequence[Result]) -> None:
