@@ -1,4 +1,4 @@
-"""Word times and confidences from best paths, and the CTM file, on hand-built inputs."""
+"""Word times and confidences of best paths, and CTM files, on hand-built inputs."""
 
 from pathlib import Path
 from typing import List

@@ -35,6 +35,7 @@ from asrk2.decode.ctc_decode import (
     get_lattice,
     one_best_token_ids,
 )
+from asrk2.decode.hotwords import HotwordOptions, bias_graph, hotword_context
 from asrk2.decode.rescore import (
     Nbest,
     add_lm_scores,
@@ -104,6 +105,7 @@ class MethodOptions:
       nbest_scale: score scale while sampling (smaller: more diverse).
       lm_scales: LM scales of the two G rescoring methods.
       attention_scales: decoder score scales of ``attention-rescoring``.
+      hotwords: contextual biasing of the graphs (:mod:`asrk2.decode.hotwords`).
     """
 
     beams: Optional[SearchBeams] = None
@@ -111,6 +113,7 @@ class MethodOptions:
     nbest_scale: float = 0.5
     lm_scales: List[float] = field(default_factory=lambda: [0.3, 0.5, 0.7, 1.0])
     attention_scales: List[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    hotwords: HotwordOptions = field(default_factory=HotwordOptions)
 
 
 def check_methods(methods: Sequence[str]) -> None:
@@ -128,6 +131,7 @@ def load_graphs(
     device: torch.device,
     G_name: str = "G_4_gram.pt",
     max_token_id: Optional[int] = None,
+    hotwords: Optional[HotwordOptions] = None,
 ) -> DecodingGraphs:
     """Loads from ``lang_dir`` the graphs that ``methods`` need.
 
@@ -138,8 +142,10 @@ def load_graphs(
       device: where to put the graphs.
       G_name: the n-gram G used for rescoring.
       max_token_id: the largest token id, for H; None reads ``tokens.txt``.
+      hotwords: bias H, HL and HLG with these phrases
+        (:mod:`asrk2.decode.hotwords`); G is not biased.
     Returns:
-      The graphs; HL and HLG carry ``lm_scores``.
+      The graphs; HL and HLG carry ``lm_scores`` (without the bias).
     """
     check_methods(methods)
     lang_dir = Path(lang_dir)
@@ -152,6 +158,16 @@ def load_graphs(
         graphs.HL = add_lm_scores(load_fsa(lang_dir / "HL.pt").to(device))
     if _NEEDS_HLG & set(methods):
         graphs.HLG = add_lm_scores(load_fsa(lang_dir / "HLG.pt").to(device))
+    if graphs.H is not None:
+        tokens = hotword_context(hotwords, lang_dir, word_level=False)
+        if tokens is not None:
+            graphs.H = bias_graph(graphs.H, tokens)
+    if graphs.HL is not None or graphs.HLG is not None:
+        words = hotword_context(hotwords, lang_dir, word_level=True)
+        for name in ("HL", "HLG"):
+            graph = getattr(graphs, name)
+            if graph is not None and words is not None:
+                setattr(graphs, name, bias_graph(graph, words))
     if _NEEDS_G & set(methods):
         first_disambig = read_symbol_table(lang_dir / "words.txt")["#0"]
         G = load_fsa(lang_dir / G_name)
@@ -246,7 +262,10 @@ def needs_redecode_final(graph_name: str) -> bool:
 
 
 def load_streaming_graph(
-    lang_dir: Path, graph_name: str, device: torch.device
+    lang_dir: Path,
+    graph_name: str,
+    device: torch.device,
+    hotwords: Optional[HotwordOptions] = None,
 ) -> Tuple[k2.Fsa, Callable[[List[int]], List[str]]]:
     """Loads the decoding graph ``H``, ``HL`` or ``HLG`` and its ids-to-words map.
 
@@ -254,6 +273,7 @@ def load_streaming_graph(
       lang_dir: ``bpe.model`` (H) or ``words.txt`` and ``HL.pt``/``HLG.pt``.
       graph_name: ``H``, ``HL`` or ``HLG``.
       device: where the graph goes.
+      hotwords: bias the graph with these phrases (:mod:`asrk2.decode.hotwords`).
     Returns:
       ``(graph, to_words)``; ``to_words`` maps one hypothesis to words.
     """
@@ -261,9 +281,15 @@ def load_streaming_graph(
     if graph_name == "H":
         sp = load_bpe(lang_dir / "bpe.model")
         H = build_ctc_topo(sp.get_piece_size() - 1, device=device)
+        context = hotword_context(hotwords, lang_dir, word_level=False)
+        if context is not None:
+            H = bias_graph(H, context)
         return H, lambda ids: sp.decode(ids).split()
     if graph_name not in ("HL", "HLG"):
         raise ValueError(f"graph must be H, HL or HLG, got {graph_name!r}")
     id2word = {i: w for w, i in read_symbol_table(lang_dir / "words.txt").items()}
     graph = load_fsa(lang_dir / f"{graph_name}.pt").to(device)
+    context = hotword_context(hotwords, lang_dir, word_level=True)
+    if context is not None:
+        graph = bias_graph(graph, context)
     return graph, lambda ids: [id2word[i] for i in ids]

@@ -148,7 +148,11 @@ def decode_methods(
     lang_dir = Path(lang_dir)
     sp = load_bpe(lang_dir / "bpe.model")
     graphs = load_graphs(
-        lang_dir, methods, device, max_token_id=sp.get_piece_size() - 1
+        lang_dir,
+        methods,
+        device,
+        max_token_id=sp.get_piece_size() - 1,
+        hotwords=opts.hotwords,
     )
     id2word: Dict[int, str] = {}
     if set(methods) - {"ctc-greedy"}:
@@ -226,7 +230,11 @@ def decode_word_times(
     sp = load_bpe(Path(lang_dir) / "bpe.model")
     pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
     graphs = load_graphs(
-        Path(lang_dir), timed, device, max_token_id=sp.get_piece_size() - 1
+        Path(lang_dir),
+        timed,
+        device,
+        max_token_id=sp.get_piece_size() - 1,
+        hotwords=opts.hotwords,
     )
     id2word = {}
     if set(timed) - {"ctc-greedy"}:

@@ -237,7 +237,9 @@ def stream_decode_and_score(
         threads = torch_threads(num_threads)
     with threads:
         device = next(iter(model.parameters())).device
-        graph, to_words = load_streaming_graph(lang_dir, graph_name, device)
+        graph, to_words = load_streaming_graph(
+            lang_dir, graph_name, device, options.hotwords
+        )
         out_dir, rows = Path(out_dir), {}
         for chunk in chunk_sizes or [options.chunk_size]:
             opts = replace(options.for_graph(graph_name), chunk_size=chunk)

@@ -37,6 +37,7 @@ from asrk2.beams import SearchBeams
 from asrk2.decode.alignment import Alignment, best_path_alignments
 from asrk2.decode.ctc_decode import get_lattice
 from asrk2.decode.endpoint import OUTPUT_FRAME_SECONDS, EndpointConfig, SegmentClock
+from asrk2.decode.hotwords import HotwordOptions
 from asrk2.decode.methods import needs_redecode_final
 from asrk2.features.online import OnlineFbankExtractor
 from asrk2.frames import subsampled_lengths
@@ -76,12 +77,16 @@ class StreamingOptions(SearchBeams):
         :class:`MultiStreamDecoder` given None keeps it off.
       endpoint: endpointing rules; with ``endpoint.endpointing`` on, every
         stream is cut into segments (see :class:`MultiStreamDecoder`).
+      hotwords: phrases the graph is biased with, by whoever loads it
+        (:func:`~asrk2.decode.methods.load_streaming_graph`); the decoder
+        itself takes the graph as given.
     """
 
     chunk_size: int = 16
     left_context_frames: Optional[int] = None
     redecode_final: Optional[bool] = None
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    hotwords: HotwordOptions = field(default_factory=HotwordOptions)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -95,7 +95,9 @@ def load_recognizer(
       device: where the model and graph go.
     """
     dev = torch.device(device)
-    graph, to_words = load_streaming_graph(Path(lang_dir), graph_name, dev)
+    graph, to_words = load_streaming_graph(
+        Path(lang_dir), graph_name, dev, options.hotwords
+    )
     sp = load_bpe(Path(lang_dir) / "bpe.model")
     pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
     return make_recognizer(
