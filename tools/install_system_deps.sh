@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Makes sure the command-line tools the pipeline calls are present:
-# espeak-ng (synthetic corpus), sox and ffmpeg (audio conversion).
+# espeak-ng (synthetic corpus), sox and ffmpeg (audio conversion), chromium
+# (the test that drives the server's microphone page in a real browser).
 # Installs them with apt-get when running as root; otherwise says what to do.
 set -eu
-packages=(espeak-ng sox ffmpeg)
+packages=(espeak-ng sox ffmpeg chromium)
 missing=()
 for p in "${packages[@]}"; do
   command -v "$p" >/dev/null 2>&1 || missing+=("$p")
