@@ -179,3 +179,31 @@ def test_streaming_and_offline_loaders_bias_their_graphs(tmp_path: Path):
 
     assert best_score(biased) - best_score(plain) == pytest.approx(3.0 * len(pieces))
     assert to_words(one_best_token_ids(get_lattice(lp, lens, biased))[0]) == [word]
+
+
+def test_a_stream_with_its_own_hotwords_beside_one_without():
+    from test_endpoint import V, ScriptedModel, features_for
+
+    from asrk2.decode.streaming import MultiStreamDecoder, StreamingOptions
+    from asrk2.lang.graphs import build_H
+
+    H = build_H(V - 1)
+    decoder = MultiStreamDecoder(
+        ScriptedModel(),
+        H,
+        StreamingOptions(chunk_size=2, left_context_frames=4),
+    )
+    # Token 3 in place of 2 costs log(0.97 / 0.0075) = 4.9 on that frame; the
+    # phrase (1, 3) earns 2 x 3.0 (a lone 3 earns nothing, so it is not
+    # inserted on other frames).
+    biased = bias_graph(H, context_graph([Hotword("t1 t3", (1, 3), 3.0)], V - 1))
+    decoder.add_stream("hot", graph=biased)
+    decoder.add_stream("plain")
+    x = features_for([0, 1, 2, 0, 0, 0, 0, 0])
+    for key in ("hot", "plain"):
+        decoder.accept_features(key, x)
+        decoder.input_finished(key)
+    while not (decoder.is_final("hot") and decoder.is_final("plain")):
+        decoder.step()
+    assert decoder.result("plain") == [1, 2]
+    assert decoder.result("hot") == [1, 3]

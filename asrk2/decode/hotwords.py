@@ -33,6 +33,9 @@ __all__ = [
     "HotwordOptions",
     "Hotword",
     "HotwordReport",
+    "HotwordUnits",
+    "hotword_units",
+    "parse_hotwords",
     "read_hotwords",
     "context_graph",
     "bias_graph",
@@ -95,24 +98,26 @@ class HotwordReport:
         return text
 
 
-def read_hotwords(
-    path: Path,
+def parse_hotwords(
+    lines: Sequence[str],
     default_boost: float,
     to_ids: Callable[[List[str]], Optional[List[int]]],
     report: Optional[HotwordReport] = None,
+    where: str = "hotwords",
 ) -> List[Hotword]:
-    """Reads a hotword file: one phrase per line, optionally `` :BOOST`` at its end.
+    """Hotwords from lines: one phrase each, optionally `` :BOOST`` at its end.
 
     Words are upper-cased (as the lexicon). Blank lines and ``#`` comments
-    are ignored; an empty file gives no hotwords (decoding is unchanged).
+    are ignored; no lines give no hotwords (decoding is unchanged).
 
     Args:
-      path: the file (UTF-8).
+      lines: the phrases (a file's lines, or a stream's list).
       default_boost: boost per unit of phrases without their own; > 0.
       to_ids: maps a phrase's words to the graph's units, or None when it
         cannot (a word outside the vocabulary of HL/HLG): then the phrase is
         skipped and counted in ``report``.
       report: collects what was kept and skipped.
+      where: names the source in errors (``where:LINE``).
     Raises:
       ValueError: a boost that is not a positive number, naming the line.
     """
@@ -120,7 +125,7 @@ def read_hotwords(
         raise ValueError(f"the hotword boost must be > 0, got {default_boost}")
     report = report if report is not None else HotwordReport()
     hotwords = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         text = line.split("#", 1)[0].strip()
         if not text:
             continue
@@ -131,9 +136,9 @@ def read_hotwords(
             try:
                 boost = float(raw)
             except ValueError:
-                raise ValueError(f"{path}:{number}: boost {raw!r} is not a number")
+                raise ValueError(f"{where}:{number}: boost {raw!r} is not a number")
             if not (boost > 0 and math.isfinite(boost)):
-                raise ValueError(f"{path}:{number}: boost must be > 0, got {raw}")
+                raise ValueError(f"{where}:{number}: boost must be > 0, got {raw}")
         words = text.upper().split()
         if not words:
             report.skipped.append((number, line, "no words"))
@@ -145,6 +150,17 @@ def read_hotwords(
         hotwords.append(Hotword(" ".join(words), tuple(ids), boost))
         report.kept += 1
     return hotwords
+
+
+def read_hotwords(
+    path: Path,
+    default_boost: float,
+    to_ids: Callable[[List[str]], Optional[List[int]]],
+    report: Optional[HotwordReport] = None,
+) -> List[Hotword]:
+    """:func:`parse_hotwords` of a file (UTF-8), errors naming ``path:LINE``."""
+    lines = Path(path).read_text().splitlines()
+    return parse_hotwords(lines, default_boost, to_ids, report, str(path))
 
 
 @dataclass
@@ -235,6 +251,48 @@ def bias_graph(graph: k2.Fsa, context: k2.Fsa) -> k2.Fsa:
     return k2.arc_sort(k2.connect(biased)).to(device)
 
 
+@dataclass
+class HotwordUnits:
+    """How phrases become units of a lang dir's graphs.
+
+    Attributes:
+      to_ids: words to unit ids, or None (a word outside ``words.txt``).
+      num_units: the largest unit id.
+    """
+
+    to_ids: Callable[[List[str]], Optional[List[int]]]
+    num_units: int
+
+
+def hotword_units(lang_dir: Path, word_level: bool) -> HotwordUnits:
+    """Units of phrases for HL/HLG (``word_level``: ``words.txt``) or H (BPE).
+
+    At the word level a phrase with a word outside ``words.txt`` cannot be
+    biased (its ``to_ids`` is None); at the token level every phrase is
+    spelled in BPE pieces.
+    """
+    if word_level:
+        from asrk2.lang.lexicon import read_symbol_table
+
+        table = read_symbol_table(Path(lang_dir) / "words.txt")
+
+        def words_to_ids(words: List[str]) -> Optional[List[int]]:
+            if any(w not in table for w in words):
+                return None
+            return [table[w] for w in words]
+
+        units = max(v for k, v in table.items() if not k.startswith("#"))
+        return HotwordUnits(words_to_ids, units)
+    from asrk2.lang.bpe import load_bpe
+
+    sp = load_bpe(Path(lang_dir) / "bpe.model")
+
+    def pieces_of(words: List[str]) -> Optional[List[int]]:
+        return list(sp.encode(" ".join(words)))
+
+    return HotwordUnits(pieces_of, sp.get_piece_size() - 1)
+
+
 def hotword_context(
     options: Optional[HotwordOptions], lang_dir: Path, word_level: bool
 ) -> Optional[k2.Fsa]:
@@ -243,36 +301,15 @@ def hotword_context(
     Args:
       options: the hotword file and boost; None or no file: None.
       lang_dir: ``words.txt`` (word level) or ``bpe.model`` (token level).
-      word_level: units are words (HL/HLG), else BPE tokens (H); a phrase
-        with a word outside ``words.txt`` cannot be biased at the word level
-        and is skipped (named in the log); at the token level every phrase
-        is spelled in BPE pieces.
+      word_level: units are words (HL/HLG), else BPE tokens (H); see
+        :func:`hotword_units`. Skipped phrases are named in the log.
     """
     if options is None or options.hotwords is None:
         return None
     report = HotwordReport()
-    if word_level:
-        from asrk2.lang.lexicon import read_symbol_table
-
-        table = read_symbol_table(Path(lang_dir) / "words.txt")
-        units = max(v for k, v in table.items() if not k.startswith("#"))
-
-        def to_ids(words: List[str]) -> Optional[List[int]]:
-            if any(w not in table for w in words):
-                return None
-            return [table[w] for w in words]
-
-    else:
-        from asrk2.lang.bpe import load_bpe
-
-        sp = load_bpe(Path(lang_dir) / "bpe.model")
-        units = sp.get_piece_size() - 1
-
-        def to_ids(words: List[str]) -> Optional[List[int]]:
-            return list(sp.encode(" ".join(words)))
-
+    units = hotword_units(lang_dir, word_level)
     hotwords = read_hotwords(
-        Path(options.hotwords), options.hotwords_score, to_ids, report
+        Path(options.hotwords), options.hotwords_score, units.to_ids, report
     )
     log.info("%s: %s", options.hotwords, report.summary())
-    return context_graph(hotwords, units)
+    return context_graph(hotwords, units.num_units)

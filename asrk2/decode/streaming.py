@@ -242,6 +242,9 @@ class _Stream:
       segment_start: output frames of the stream before the current segment.
       segment_index: index of the current segment.
       segments: finished segments not yet taken by :meth:`pop_segments`.
+      graph: the stream's own graph (e.g. biased with its hotwords), as an
+        FsaVec; None: the decoder's.
+      own_intersecter: the online intersecter of ``graph``.
     """
 
     state: StreamingState
@@ -258,6 +261,8 @@ class _Stream:
     segment_start: int = 0
     segment_index: int = 0
     segments: List[Segment] = field(default_factory=list)
+    graph: Optional[k2.Fsa] = None
+    own_intersecter: Optional[k2.OnlineDenseIntersecter] = None
 
 
 class MultiStreamDecoder:
@@ -343,13 +348,22 @@ class MultiStreamDecoder:
         """Streams currently held (final or not)."""
         return len(self._streams)
 
-    def add_stream(self, key: Hashable, endpointing: Optional[bool] = None) -> None:
+    def add_stream(
+        self,
+        key: Hashable,
+        endpointing: Optional[bool] = None,
+        graph: Optional[k2.Fsa] = None,
+    ) -> None:
         """Starts a new stream.
 
         Args:
           key: names the stream.
           endpointing: cut it into segments at endpoints; None: as
             ``options.endpoint.endpointing``.
+          graph: a graph of its own (the decoder's biased with the stream's
+            hotwords, :func:`asrk2.decode.hotwords.bias_graph`), arc-sorted,
+            on the decoder's device, with the same output units; the stream
+            is then searched by itself. None: the decoder's graph.
         Raises:
           ValueError: if a stream ``key`` exists already.
         """
@@ -361,6 +375,13 @@ class MultiStreamDecoder:
         rules = self.options.endpoint
         if rules.endpointing if endpointing is None else endpointing:
             stream.clock = SegmentClock(rules)
+        if graph is not None:
+            if graph.arcs.num_axes() == 2:
+                graph = k2.create_fsa_vec([graph])
+            stream.graph = graph
+            stream.own_intersecter = k2.OnlineDenseIntersecter(
+                decoding_graph=graph, num_streams=1, **self.options.kwargs()
+            )
         self._streams[key] = stream
 
     def remove_stream(self, key: Hashable) -> None:
@@ -611,23 +632,40 @@ class MultiStreamDecoder:
         return [(key, lp) for (key, _), lp in zip(batch, log_probs)]
 
     def _search(self, log_probs: List[Tuple[Hashable, torch.Tensor]]) -> None:
-        """Advances the online search of each stream by its (T'_i, V) log-probs."""
-        for i in range(0, len(log_probs), self.max_batch_streams):
-            batch = log_probs[i : i + self.max_batch_streams]
-            streams = [self._streams[key] for key, _ in batch]
-            lengths = [lp.size(0) for _, lp in batch]
-            padded = torch.nn.utils.rnn.pad_sequence([lp for _, lp in batch], True)
-            segments = torch.tensor(
-                [[j, 0, n] for j, n in enumerate(lengths)], dtype=torch.int32
-            )
-            dense = k2.DenseFsaVec(padded.to(torch.float32), segments)
-            lattice, states = self._intersecter(len(batch)).decode(
-                dense, [s.decode_state for s in streams]
-            )
-            alignments = best_path_alignments(lattice)
-            for stream, state, alignment in zip(streams, states, alignments):
-                stream.decode_state, stream.alignment = state, alignment
-                stream.hyp = alignment.ids
+        """Advances the online search of each stream by its (T'_i, V) log-probs.
+
+        Streams on the shared graph are searched ``max_batch_streams`` at a
+        time; a stream with a graph of its own (its hotwords) by itself.
+        """
+        shared = [(k, lp) for k, lp in log_probs if self._streams[k].graph is None]
+        for key, lp in log_probs:
+            stream = self._streams[key]
+            if stream.graph is not None:
+                self._search_batch([(key, lp)], stream.own_intersecter)
+        for i in range(0, len(shared), self.max_batch_streams):
+            batch = shared[i : i + self.max_batch_streams]
+            self._search_batch(batch, self._intersecter(len(batch)))
+
+    def _search_batch(
+        self,
+        batch: List[Tuple[Hashable, torch.Tensor]],
+        intersecter: k2.OnlineDenseIntersecter,
+    ) -> None:
+        """One online intersection step of streams on the same graph."""
+        streams = [self._streams[key] for key, _ in batch]
+        lengths = [lp.size(0) for _, lp in batch]
+        padded = torch.nn.utils.rnn.pad_sequence([lp for _, lp in batch], True)
+        segments = torch.tensor(
+            [[j, 0, n] for j, n in enumerate(lengths)], dtype=torch.int32
+        )
+        dense = k2.DenseFsaVec(padded.to(torch.float32), segments)
+        lattice, states = intersecter.decode(
+            dense, [s.decode_state for s in streams]
+        )
+        alignments = best_path_alignments(lattice)
+        for stream, state, alignment in zip(streams, states, alignments):
+            stream.decode_state, stream.alignment = state, alignment
+            stream.hyp = alignment.ids
 
     def _redecode(self, streams: List[_Stream]) -> None:
         """Sets the final ids of ending streams from all their log-probs at once.
@@ -635,12 +673,18 @@ class MultiStreamDecoder:
         The same pruned intersection as offline decoding (see
         ``StreamingOptions.redecode_final``), ``max_batch_streams`` at a time.
         """
-        for i in range(0, len(streams), self.max_batch_streams):
-            batch = streams[i : i + self.max_batch_streams]
+        own = [[s] for s in streams if s.graph is not None]
+        shared = [s for s in streams if s.graph is None]
+        batches = own + [
+            shared[i : i + self.max_batch_streams]
+            for i in range(0, len(shared), self.max_batch_streams)
+        ]
+        for batch in batches:
             utts = [torch.cat(s.log_probs) for s in batch]
             lens = torch.tensor([u.size(0) for u in utts])
             padded = torch.nn.utils.rnn.pad_sequence(utts, batch_first=True)
-            lattice = get_lattice(padded, lens, self.graph, self.options.beams())
+            graph = batch[0].graph if batch[0].graph is not None else self.graph
+            lattice = get_lattice(padded, lens, graph, self.options.beams())
             for stream, alignment in zip(batch, best_path_alignments(lattice)):
                 stream.hyp, stream.alignment = alignment.ids, alignment
                 stream.log_probs = []

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61srk2/serve/asr.proto\x12\x05\x61srk2\"p\n\x10RecognizeRequest\x12%\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x13.asrk2.StreamConfigH\x00\x12\x0f\n\x05\x61udio\x18\x02 \x01(\x0cH\x00\x12\x19\n\x03\x65nd\x18\x03 \x01(\x0b\x32\n.asrk2.EndH\x00\x42\t\n\x07request\"J\n\x0cStreamConfig\x12\x13\n\x0bsample_rate\x18\x01 \x01(\x05\x12\x13\n\x0bno_partials\x18\x02 \x01(\x08\x12\x10\n\x08segments\x18\x03 \x01(\x08\"\x05\n\x03\x45nd\"\x80\x01\n\x11RecognizeResponse\x12\x1d\n\x05ready\x18\x01 \x01(\x0b\x32\x0c.asrk2.ReadyH\x00\x12!\n\x07partial\x18\x02 \x01(\x0b\x32\x0e.asrk2.PartialH\x00\x12\x1d\n\x05\x66inal\x18\x03 \x01(\x0b\x32\x0c.asrk2.FinalH\x00\x42\n\n\x08response\"`\n\x05Ready\x12\x10\n\x08protocol\x18\x01 \x01(\x05\x12\x13\n\x0bsample_rate\x18\x02 \x01(\x05\x12\x19\n\x11max_message_bytes\x18\x03 \x01(\x05\x12\x15\n\rchunk_seconds\x18\x04 \x01(\x02\"9\n\x07Partial\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0f\n\x07seconds\x18\x02 \x01(\x02\x12\x0f\n\x07segment\x18\x03 \x01(\x05\"0\n\x04Word\x12\x0c\n\x04word\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x02\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x02\"}\n\x05\x46inal\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0f\n\x07seconds\x18\x02 \x01(\x02\x12\x0f\n\x07segment\x18\x03 \x01(\x05\x12\r\n\x05start\x18\x04 \x01(\x02\x12\x0b\n\x03\x65nd\x18\x05 \x01(\x02\x12\x1a\n\x05words\x18\x06 \x03(\x0b\x32\x0b.asrk2.Word\x12\x0c\n\x04last\x18\x07 \x01(\x08\x32R\n\x0cStreamingAsr\x12\x42\n\tRecognize\x12\x17.asrk2.RecognizeRequest\x1a\x18.asrk2.RecognizeResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61srk2/serve/asr.proto\x12\x05\x61srk2\"p\n\x10RecognizeRequest\x12%\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x13.asrk2.StreamConfigH\x00\x12\x0f\n\x05\x61udio\x18\x02 \x01(\x0cH\x00\x12\x19\n\x03\x65nd\x18\x03 \x01(\x0b\x32\n.asrk2.EndH\x00\x42\t\n\x07request\"t\n\x0cStreamConfig\x12\x13\n\x0bsample_rate\x18\x01 \x01(\x05\x12\x13\n\x0bno_partials\x18\x02 \x01(\x08\x12\x10\n\x08segments\x18\x03 \x01(\x08\x12\x10\n\x08hotwords\x18\x04 \x03(\t\x12\x16\n\x0ehotwords_score\x18\x05 \x01(\x02\"\x05\n\x03\x45nd\"\x80\x01\n\x11RecognizeResponse\x12\x1d\n\x05ready\x18\x01 \x01(\x0b\x32\x0c.asrk2.ReadyH\x00\x12!\n\x07partial\x18\x02 \x01(\x0b\x32\x0e.asrk2.PartialH\x00\x12\x1d\n\x05\x66inal\x18\x03 \x01(\x0b\x32\x0c.asrk2.FinalH\x00\x42\n\n\x08response\"\x91\x01\n\x05Ready\x12\x10\n\x08protocol\x18\x01 \x01(\x05\x12\x13\n\x0bsample_rate\x18\x02 \x01(\x05\x12\x19\n\x11max_message_bytes\x18\x03 \x01(\x05\x12\x15\n\rchunk_seconds\x18\x04 \x01(\x02\x12\x15\n\rhotwords_kept\x18\x05 \x01(\x05\x12\x18\n\x10hotwords_skipped\x18\x06 \x03(\t\"9\n\x07Partial\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0f\n\x07seconds\x18\x02 \x01(\x02\x12\x0f\n\x07segment\x18\x03 \x01(\x05\"0\n\x04Word\x12\x0c\n\x04word\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x02\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x02\"}\n\x05\x46inal\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0f\n\x07seconds\x18\x02 \x01(\x02\x12\x0f\n\x07segment\x18\x03 \x01(\x05\x12\r\n\x05start\x18\x04 \x01(\x02\x12\x0b\n\x03\x65nd\x18\x05 \x01(\x02\x12\x1a\n\x05words\x18\x06 \x03(\x0b\x32\x0b.asrk2.Word\x12\x0c\n\x04last\x18\x07 \x01(\x08\x32R\n\x0cStreamingAsr\x12\x42\n\tRecognize\x12\x17.asrk2.RecognizeRequest\x1a\x18.asrk2.RecognizeResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,19 +34,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECOGNIZEREQUEST']._serialized_start=32
   _globals['_RECOGNIZEREQUEST']._serialized_end=144
   _globals['_STREAMCONFIG']._serialized_start=146
-  _globals['_STREAMCONFIG']._serialized_end=220
-  _globals['_END']._serialized_start=222
-  _globals['_END']._serialized_end=227
-  _globals['_RECOGNIZERESPONSE']._serialized_start=230
-  _globals['_RECOGNIZERESPONSE']._serialized_end=358
-  _globals['_READY']._serialized_start=360
-  _globals['_READY']._serialized_end=456
-  _globals['_PARTIAL']._serialized_start=458
-  _globals['_PARTIAL']._serialized_end=515
-  _globals['_WORD']._serialized_start=517
-  _globals['_WORD']._serialized_end=565
-  _globals['_FINAL']._serialized_start=567
-  _globals['_FINAL']._serialized_end=692
-  _globals['_STREAMINGASR']._serialized_start=694
-  _globals['_STREAMINGASR']._serialized_end=776
+  _globals['_STREAMCONFIG']._serialized_end=262
+  _globals['_END']._serialized_start=264
+  _globals['_END']._serialized_end=269
+  _globals['_RECOGNIZERESPONSE']._serialized_start=272
+  _globals['_RECOGNIZERESPONSE']._serialized_end=400
+  _globals['_READY']._serialized_start=403
+  _globals['_READY']._serialized_end=548
+  _globals['_PARTIAL']._serialized_start=550
+  _globals['_PARTIAL']._serialized_end=607
+  _globals['_WORD']._serialized_start=609
+  _globals['_WORD']._serialized_end=657
+  _globals['_FINAL']._serialized_start=659
+  _globals['_FINAL']._serialized_end=784
+  _globals['_STREAMINGASR']._serialized_start=786
+  _globals['_STREAMINGASR']._serialized_end=868
 # @@protoc_insertion_point(module_scope)

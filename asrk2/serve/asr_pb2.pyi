@@ -17,14 +17,18 @@ class RecognizeRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[StreamConfig, _Mapping]] = ..., audio: _Optional[bytes] = ..., end: _Optional[_Union[End, _Mapping]] = ...) -> None: ...
 
 class StreamConfig(_message.Message):
-    __slots__ = ("sample_rate", "no_partials", "segments")
+    __slots__ = ("sample_rate", "no_partials", "segments", "hotwords", "hotwords_score")
     SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     NO_PARTIALS_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    HOTWORDS_FIELD_NUMBER: _ClassVar[int]
+    HOTWORDS_SCORE_FIELD_NUMBER: _ClassVar[int]
     sample_rate: int
     no_partials: bool
     segments: bool
-    def __init__(self, sample_rate: _Optional[int] = ..., no_partials: bool = ..., segments: bool = ...) -> None: ...
+    hotwords: _containers.RepeatedScalarFieldContainer[str]
+    hotwords_score: float
+    def __init__(self, sample_rate: _Optional[int] = ..., no_partials: bool = ..., segments: bool = ..., hotwords: _Optional[_Iterable[str]] = ..., hotwords_score: _Optional[float] = ...) -> None: ...
 
 class End(_message.Message):
     __slots__ = ()
@@ -41,16 +45,20 @@ class RecognizeResponse(_message.Message):
     def __init__(self, ready: _Optional[_Union[Ready, _Mapping]] = ..., partial: _Optional[_Union[Partial, _Mapping]] = ..., final: _Optional[_Union[Final, _Mapping]] = ...) -> None: ...
 
 class Ready(_message.Message):
-    __slots__ = ("protocol", "sample_rate", "max_message_bytes", "chunk_seconds")
+    __slots__ = ("protocol", "sample_rate", "max_message_bytes", "chunk_seconds", "hotwords_kept", "hotwords_skipped")
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CHUNK_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    HOTWORDS_KEPT_FIELD_NUMBER: _ClassVar[int]
+    HOTWORDS_SKIPPED_FIELD_NUMBER: _ClassVar[int]
     protocol: int
     sample_rate: int
     max_message_bytes: int
     chunk_seconds: float
-    def __init__(self, protocol: _Optional[int] = ..., sample_rate: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., chunk_seconds: _Optional[float] = ...) -> None: ...
+    hotwords_kept: int
+    hotwords_skipped: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, protocol: _Optional[int] = ..., sample_rate: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., chunk_seconds: _Optional[float] = ..., hotwords_kept: _Optional[int] = ..., hotwords_skipped: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Partial(_message.Message):
     __slots__ = ("text", "seconds", "segment")

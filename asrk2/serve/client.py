@@ -17,7 +17,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import soundfile as sf
@@ -192,6 +192,7 @@ async def stream_audio(
     on_partial: Optional[Callable[[Partial], None]] = None,
     open_timeout: float = 10.0,
     segments: bool = False,
+    hotwords: Sequence[str] = (),
 ) -> StreamResult:
     """Streams audio to the server and waits for its final result(s).
 
@@ -207,6 +208,7 @@ async def stream_audio(
       open_timeout: seconds to connect.
       segments: ask for segments at endpoints (protocol version 2): one final
         per utterance of a long stream, with word times.
+      hotwords: phrases to bias this stream towards (``"ZURICH :3.0"``).
     Returns:
       The result; refusals are reported in ``error``/``close_code``, not raised.
     """
@@ -221,6 +223,8 @@ async def stream_audio(
         }
         if segments:
             start["segments"] = True
+        if hotwords:
+            start["hotwords"] = list(hotwords)
         end_sent = None
         try:
             await ws.send(json.dumps(start))

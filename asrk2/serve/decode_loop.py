@@ -23,7 +23,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Dict, Hashable, Iterable, List, Optional
+from typing import Any, Dict, Hashable, Iterable, List, Optional
 
 import numpy as np
 import torch
@@ -43,7 +43,9 @@ log = logging.getLogger(__name__)
 class StreamDecoder(Protocol):
     """What the loop needs of a decoder (the ``MultiStreamDecoder`` API)."""
 
-    def add_stream(self, key: Hashable, endpointing: Optional[bool] = None) -> None:
+    def add_stream(
+        self, key: Hashable, endpointing: Optional[bool] = None, graph: Any = None
+    ) -> None:
         ...
 
     def accept_waveform(
@@ -100,6 +102,7 @@ class _Stream:
 
     sink: StreamSink
     segments: bool = False
+    graph: Any = None  # a k2.Fsa of the stream's own (its hotwords)
     queued: List[np.ndarray] = field(default_factory=list)
     queued_samples: int = 0
     fed_samples: int = 0
@@ -118,6 +121,7 @@ class _Command:
     key: Hashable
     add: bool = False
     segments: bool = False
+    graph: Any = None
     audio: Optional[np.ndarray] = None
     finish: bool = False
     remove: bool = False
@@ -203,17 +207,20 @@ class DecodeLoop:
         """Streams opened and not removed."""
         return len(self._streams)
 
-    def open(self, key: Hashable, sink: StreamSink, segments: bool = False) -> None:
+    def open(
+        self, key: Hashable, sink: StreamSink, segments: bool = False, graph: Any = None
+    ) -> None:
         """Adds a stream; its results go to ``sink``.
 
         Args:
           key: names the stream.
           sink: gets its results.
           segments: cut it into segments at endpoints (the decoder's rules).
+          graph: a decoding graph of its own (e.g. biased with its hotwords).
         """
         if key in self._streams:
             raise KeyError(f"stream {key!r} is already open")
-        self._streams[key] = _Stream(sink, segments)
+        self._streams[key] = _Stream(sink, segments, graph)
         self._mark(key)
 
     async def feed(self, key: Hashable, samples: np.ndarray) -> None:
@@ -321,7 +328,7 @@ class DecodeLoop:
         self._removed = []
         for key in self._dirty:
             stream = self._streams[key]
-            cmd = _Command(key, add=not stream.added, segments=stream.segments)
+            cmd = _Command(key, not stream.added, stream.segments, stream.graph)
             stream.added = True
             if stream.queued:
                 cmd.audio = np.concatenate(stream.queued)
@@ -399,7 +406,8 @@ class DecodeLoop:
     def _apply(self, cmd: _Command) -> None:
         dec = self.decoder
         if cmd.add:
-            dec.add_stream(cmd.key, endpointing=cmd.segments)
+            own = {} if cmd.graph is None else {"graph": cmd.graph}
+            dec.add_stream(cmd.key, endpointing=cmd.segments, **own)
             self._in_decoder[cmd.key] = None
             if cmd.segments:
                 self._segmented[cmd.key] = None

@@ -13,7 +13,7 @@ its details), not raised.
 
 import asyncio
 import time
-from typing import AsyncIterator, Dict, Optional, Union
+from typing import AsyncIterator, Dict, Optional, Sequence, Union
 
 import grpc
 import numpy as np
@@ -71,6 +71,7 @@ async def recognize(
     partials: bool = True,
     segments: bool = False,
     timeout: Optional[float] = None,
+    hotwords: Sequence[str] = (),
 ) -> StreamResult:
     """Streams audio to the gRPC service and collects its results.
 
@@ -83,10 +84,14 @@ async def recognize(
       partials: ask for partial results.
       segments: ask for segments at endpoints, with word times.
       timeout: deadline of the whole call in seconds; None: none.
+      hotwords: phrases to bias this stream towards (``"ZURICH :3.0"``).
     """
     pcm = samples if isinstance(samples, bytes) else float_to_pcm16(samples)
     config = asr_pb2.StreamConfig(
-        sample_rate=sample_rate, no_partials=not partials, segments=segments
+        sample_rate=sample_rate,
+        no_partials=not partials,
+        segments=segments,
+        hotwords=list(hotwords),
     )
     result, clock = StreamResult(), SendClock()
     sent: Dict[str, float] = {}

@@ -39,6 +39,7 @@ from asrk2.serve.protocol import (
     FinalResult,
     PartialResult,
     ProtocolError,
+    StartMessage,
     pcm16_to_float,
 )
 from asrk2.serve.results import ResultStream, StreamFailed
@@ -129,16 +130,24 @@ class AsrService(asr_pb2_grpc.StreamingAsrServicer):
             if first is None:
                 raise ProtocolError("bad_message", "the stream ended before config")
             config = self._check_config(first)
-            results = ResultStream(
-                server.recognizer, not config.no_partials, config.segments
+            start = StartMessage(
+                config.sample_rate,
+                not config.no_partials,
+                config.segments,
+                tuple(config.hotwords),
+                config.hotwords_score or None,
             )
-            server.decoding.open(key, results, segments=config.segments)
+            graph, hotwords = await server.stream_graph(start)
+            results = ResultStream(server.recognizer, start.partials, start.segments)
+            server.decoding.open(key, results, segments=start.segments, graph=graph)
             yield asr_pb2.RecognizeResponse(
                 ready=asr_pb2.Ready(
                     protocol=PROTOCOL_VERSION,
                     sample_rate=cfg.sample_rate,
                     max_message_bytes=cfg.max_message_bytes,
                     chunk_seconds=server.recognizer.timing.chunk_seconds,
+                    hotwords_kept=hotwords["kept"] if hotwords else 0,
+                    hotwords_skipped=hotwords["skipped"] if hotwords else [],
                 )
             )
             reader = asyncio.ensure_future(self._read_audio(requests, key))

@@ -12,8 +12,12 @@ Client to server, in this order:
    the server's start timeout. Optional fields: ``"partials": false``
    turns partial results off (default: on); ``"segments": true`` asks for
    a long stream cut into segments at endpoints (version 2, below;
-   default: off, the whole stream is one utterance as in version 1).
-   Unknown fields are errors.
+   default: off, the whole stream is one utterance as in version 1);
+   ``"hotwords": ["JOHN SMITH", "ZURICH :3.0", ...]`` biases this stream's
+   search towards those phrases (each optionally with its boost per word;
+   ``"hotwords_score"`` is the default boost, the server's if absent):
+   phrases with words outside the vocabulary are skipped and listed in
+   ``ready``. Unknown fields are errors.
 2. binary messages: audio as 16-bit signed little-endian mono PCM at
    ``sample_rate``. Any number of messages of any even size up to the
    ``max_message_bytes`` announced in ``ready`` (an empty one is allowed).
@@ -23,7 +27,8 @@ Server to client, all text (JSON objects):
 
 - ``{"type": "ready", "protocol": 2, "sample_rate": 16000,
   "max_message_bytes": 32000, "chunk_seconds": 0.64}`` after a valid
-  ``start``: audio may follow.
+  ``start``: audio may follow. With hotwords it also has ``"hotwords":
+  {"kept": 2, "skipped": ["ZORBLAX"]}``.
 - ``{"type": "partial", "text": "...", "seconds": 1.28}``: the best
   hypothesis after ``seconds`` of audio were decoded, sent after every
   decoded chunk. A client that reads slowly gets only the latest one.
@@ -148,11 +153,15 @@ class StartMessage:
       sample_rate: the audio's sampling rate in Hz.
       partials: whether the client wants partial results.
       segments: whether the stream is cut into segments at endpoints.
+      hotwords: phrases to bias this stream towards (none: the server's graph).
+      hotwords_score: their default boost; None: the server's.
     """
 
     sample_rate: int
     partials: bool = True
     segments: bool = False
+    hotwords: Tuple[str, ...] = ()
+    hotwords_score: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -213,7 +222,10 @@ def _field(obj: Dict[str, Any], name: str, kind: type, required: bool) -> Any:
             raise ProtocolError("bad_message", f"'start' needs the field {name!r}")
         return None
     value = obj[name]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+    accepted = (int, float) if kind is float else kind  # a number is a float
+    if not isinstance(value, accepted) or (
+        kind in (int, float) and isinstance(value, bool)
+    ):
         raise ProtocolError(
             "bad_message",
             f"field {name!r} must be {kind.__name__}, got {json.dumps(value)}",
@@ -252,12 +264,23 @@ def parse_text_message(
         raise ProtocolError(
             "bad_message", f"message type must be 'start' or 'end', got {kind!r}"
         )
-    unknown = sorted(set(obj) - {"type", "sample_rate", "partials", "segments"})
+    known = {
+        "type", "sample_rate", "partials", "segments", "hotwords", "hotwords_score"
+    }  # fmt: skip
+    unknown = sorted(set(obj) - known)
     if unknown:
         raise ProtocolError("bad_message", f"unknown field(s) in 'start': {unknown}")
     sample_rate = _field(obj, "sample_rate", int, required=True)
     partials = _field(obj, "partials", bool, required=False)
     segments = _field(obj, "segments", bool, required=False)
+    hotwords = _field(obj, "hotwords", list, required=False) or []
+    if not all(isinstance(h, str) for h in hotwords):
+        raise ProtocolError(
+            "bad_message", "field 'hotwords' must be a list of strings"
+        )
+    score = _field(obj, "hotwords_score", float, required=False)
+    if score is not None and not score > 0:
+        raise ProtocolError("bad_message", f"hotwords_score must be > 0, got {score}")
     if sample_rate != server_sample_rate:
         raise ProtocolError(
             "bad_sample_rate",
@@ -265,7 +288,11 @@ def parse_text_message(
             f"{server_sample_rate} Hz mono (resample the audio first)",
         )
     return StartMessage(
-        sample_rate, True if partials is None else partials, bool(segments)
+        sample_rate,
+        True if partials is None else partials,
+        bool(segments),
+        tuple(hotwords),
+        None if score is None else float(score),
     )
 
 
@@ -298,18 +325,22 @@ def _dumps(obj: Dict[str, Any]) -> str:
 
 
 def ready_message(
-    sample_rate: int, max_message_bytes: int, chunk_seconds: float
+    sample_rate: int,
+    max_message_bytes: int,
+    chunk_seconds: float,
+    hotwords: Optional[Dict[str, Any]] = None,
 ) -> str:
     """The ``ready`` message that answers a valid ``start``."""
-    return _dumps(
-        {
-            "type": "ready",
-            "protocol": PROTOCOL_VERSION,
-            "sample_rate": sample_rate,
-            "max_message_bytes": max_message_bytes,
-            "chunk_seconds": round(chunk_seconds, 4),
-        }
-    )
+    obj: Dict[str, Any] = {
+        "type": "ready",
+        "protocol": PROTOCOL_VERSION,
+        "sample_rate": sample_rate,
+        "max_message_bytes": max_message_bytes,
+        "chunk_seconds": round(chunk_seconds, 4),
+    }
+    if hotwords is not None:
+        obj["hotwords"] = hotwords
+    return _dumps(obj)
 
 
 def result_message(result: Union[PartialResult, FinalResult]) -> str:

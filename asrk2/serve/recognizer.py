@@ -8,11 +8,19 @@ model and graph already in memory (tests, benchmarks). The WebSocket server
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import k2
 import torch
 
+from asrk2.decode.hotwords import (
+    HotwordReport,
+    HotwordUnits,
+    bias_graph,
+    context_graph,
+    hotword_units,
+    parse_hotwords,
+)
 from asrk2.decode.methods import load_streaming_graph
 from asrk2.decode.streaming import MultiStreamDecoder, StreamingOptions
 from asrk2.frames import ChunkTiming, chunk_timing
@@ -34,12 +42,38 @@ class StreamingRecognizer:
         first chunk needs.
       pieces: the BPE pieces by token id, for word times; None: times from
         the frames that emit the words.
+      graph: the decoding graph, for streams with hotwords of their own.
+      units: how phrases become the graph's output units; None: streams
+        cannot have hotwords of their own.
     """
 
     decoder: StreamDecoder
     to_words: Callable[[List[int]], List[str]]
     timing: ChunkTiming
     pieces: Optional[List[str]] = None
+    graph: Optional[k2.Fsa] = None
+    units: Optional[HotwordUnits] = None
+
+    def stream_graph(
+        self, phrases: Sequence[str], boost: float
+    ) -> Tuple[Optional[k2.Fsa], HotwordReport]:
+        """The graph biased with one stream's phrases (``parse_hotwords`` lines).
+
+        Slow for big graphs (a composition): call it off the event loop.
+
+        Returns:
+          ``(graph, report)``; graph None when no phrase could be used.
+        Raises:
+          ValueError: a bad boost, or no ``units``/``graph`` to bias.
+        """
+        if self.units is None or self.graph is None:
+            raise ValueError("this server takes no per-stream hotwords")
+        report = HotwordReport()
+        hotwords = parse_hotwords(phrases, boost, self.units.to_ids, report)
+        if not hotwords:
+            return None, report
+        context = context_graph(hotwords, self.units.num_units)
+        return bias_graph(self.graph, context), report
 
 
 def make_recognizer(
@@ -49,6 +83,7 @@ def make_recognizer(
     options: StreamingOptions,
     max_batch_streams: int = 32,
     pieces: Optional[List[str]] = None,
+    units: Optional[HotwordUnits] = None,
 ) -> StreamingRecognizer:
     """A :class:`StreamingRecognizer` over a ``MultiStreamDecoder``.
 
@@ -60,6 +95,7 @@ def make_recognizer(
       options: chunking, beams and finals (``redecode_final`` resolved).
       max_batch_streams: most streams per batched step.
       pieces: BPE pieces by token id (word times of segment finals).
+      units: phrases to graph units, for per-stream hotwords.
     Returns:
       The recognizer for :class:`~asrk2.serve.server.AsrServer`.
     Raises:
@@ -72,7 +108,7 @@ def make_recognizer(
         )
     decoder = MultiStreamDecoder(model, graph, options, max_batch_streams)
     timing = chunk_timing(options.chunk_size, model.subsampling_factor)
-    return StreamingRecognizer(decoder, to_words, timing, pieces)
+    return StreamingRecognizer(decoder, to_words, timing, pieces, graph, units)
 
 
 def load_recognizer(
@@ -100,6 +136,7 @@ def load_recognizer(
     )
     sp = load_bpe(Path(lang_dir) / "bpe.model")
     pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+    units = hotword_units(Path(lang_dir), word_level=graph_name != "H")
     return make_recognizer(
         model.to(dev),
         graph,
@@ -107,4 +144,5 @@ def load_recognizer(
         options.for_graph(graph_name),
         max_batch_streams,
         pieces,
+        units,
     )

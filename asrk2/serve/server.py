@@ -27,9 +27,10 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence, Union, cast
+from typing import Any, Dict, Optional, Sequence, Tuple, Union, cast
 
 import grpc
+import k2
 import torch
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -180,6 +181,33 @@ class AsrServer:
         assert self._stopping is not None, "start() first"
         return self._stopping
 
+    async def stream_graph(
+        self, start: StartMessage
+    ) -> Tuple[Optional[k2.Fsa], Optional[Dict[str, Any]]]:
+        """The graph of a stream with hotwords of its own, and the report for ``ready``.
+
+        Built in a worker thread (a composition with the decoding graph), so
+        the event loop keeps serving the other clients meanwhile.
+
+        Returns:
+          ``(graph, report)``; both None without hotwords.
+        Raises:
+          ProtocolError: ``bad_message`` for a bad boost or a server without
+            per-stream hotwords.
+        """
+        if not start.hotwords:
+            return None, None
+        boost = start.hotwords_score or self.config.streaming.hotwords.hotwords_score
+        loop = asyncio.get_running_loop()
+        try:
+            graph, report = await loop.run_in_executor(
+                None, self.recognizer.stream_graph, start.hotwords, boost
+            )
+        except ValueError as e:
+            raise ProtocolError("bad_message", f"hotwords: {e}") from None
+        skipped = [text for _, text, _ in report.skipped]
+        return graph, {"kept": report.kept, "skipped": skipped}
+
     def next_stream_key(self) -> int:
         """A key for a new stream in the decode loop, unique across transports."""
         return next(self._keys)
@@ -305,13 +333,15 @@ class AsrServer:
         start = parse_text_message(message, self.config.sample_rate)
         if not isinstance(start, StartMessage):
             raise ProtocolError("no_start", "'end' before the 'start' message")
+        graph, hotwords = await self.stream_graph(start)
         results = ResultStream(self.recognizer, start.partials, start.segments)
-        self.decoding.open(key, results, segments=start.segments)
+        self.decoding.open(key, results, segments=start.segments, graph=graph)
         await ws.send(
             ready_message(
                 self.config.sample_rate,
                 self.config.max_message_bytes,
                 self.recognizer.timing.chunk_seconds,
+                hotwords,
             )
         )
         reader = asyncio.ensure_future(self._read_audio(ws, key))
