@@ -14,7 +14,7 @@ help:
 	@echo "make test      run the test suite (installs first)"
 	@echo "make demo      synthetic corpus -> fbank -> BPE -> conformer CTC -> k2 decoding -> WER"
 	@echo "make bench     run every benchmark (after make demo), write bench/RESULTS.md"
-	@echo "make lint      flake8"
+	@echo "make lint      flake8 and mypy"
 	@echo "make clean     remove the venv (keeps the kaldifeat wheel cache in .cache/)"
 	@echo "Use PYTHON=/path/to/python3.9 if no Python 3.9 is found automatically."
 

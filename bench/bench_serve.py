@@ -13,9 +13,13 @@ figure; the notes add the mean batch (streams per decoder step). N is
 partial-result latencies and of the final latencies stay under
 ``REALTIME_LIMIT_S``.
 
-The last row compares the largest sustained N with ``1 / RTF`` of one stream
-decoded alone as fast as possible (in this process, no network): the streams
-one core could serve one after another, i.e. without batching.
+The last WebSocket row compares the largest sustained N with ``1 / RTF`` of
+one stream decoded alone as fast as possible (in this process, no network):
+the streams one core could serve one after another, i.e. without batching.
+
+Then the same load over the gRPC service of the same server process
+(:mod:`asrk2.serve.grpc_service`, same decode loop): each gRPC row is
+compared with the WebSocket figure at the same N, measured in this run.
 
 Model: the demo model (egs/synth/ASR/exp/demo, causal, trained with dynamic
 chunks) with its BPE lang dir and test wavs if present (a model trained with
@@ -46,6 +50,7 @@ import torch
 
 from asrk2.decode.streaming import StreamingOptions
 from asrk2.serve.client import StreamResult, read_wav, stream_audio
+from asrk2.serve.grpc_client import recognize
 from asrk2.serve.recognizer import StreamingRecognizer, make_recognizer
 from asrk2.serve.server import AsrServer, ServerConfig
 from bench.common import DEMO_RECIPE, Row, demo_model
@@ -146,10 +151,12 @@ class ServerProcess:
             text=True,
         )
         match = re.search(r"listening on (\S+)", self._line())
-        if match is None:
+        grpc_match = re.search(r"listening on grpc://(\S+)", self._line())
+        if match is None or grpc_match is None:
             self.proc.kill()
             raise RuntimeError("bench server did not start")
         self.url = match.group(1)
+        self.grpc_target = grpc_match.group(1)
 
     def _line(self) -> str:
         assert self.proc.stdout is not None
@@ -168,18 +175,24 @@ class ServerProcess:
         self.proc.communicate(timeout=60)
 
 
-async def _delayed_stream(url: str, audio: np.ndarray, delay: float) -> StreamResult:
+async def _delayed_stream(
+    target: str, audio: np.ndarray, delay: float, grpc: bool
+) -> StreamResult:
     await asyncio.sleep(delay)
-    return await stream_audio(url, audio, SAMPLE_RATE, realtime=True)
+    if grpc:
+        return await recognize(target, audio, SAMPLE_RATE, realtime=True)
+    return await stream_audio(target, audio, SAMPLE_RATE, realtime=True)
 
 
-def run_clients(url: str, audios: Sequence[np.ndarray]) -> List[StreamResult]:
+def run_clients(
+    target: str, audios: Sequence[np.ndarray], grpc: bool = False
+) -> List[StreamResult]:
     """All clients at once, starts spread uniformly over the first second."""
     rng = random.Random(len(audios))
 
     async def main() -> List[StreamResult]:
         return await asyncio.gather(
-            *[_delayed_stream(url, a, rng.random()) for a in audios]
+            *[_delayed_stream(target, a, rng.random(), grpc) for a in audios]
         )
 
     return asyncio.run(main())
@@ -222,11 +235,14 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if values else float("inf")
 
 
-def run_level(server: ServerProcess, use_demo: bool, num_streams: int) -> LoadResult:
-    """``num_streams`` real-time clients of ``server`` at once."""
+def run_level(
+    server: ServerProcess, use_demo: bool, num_streams: int, grpc: bool = False
+) -> LoadResult:
+    """``num_streams`` real-time clients of ``server`` at once (WebSocket or gRPC)."""
     audios = client_audio(use_demo, num_streams, seed=num_streams)
     steps_before, chunks_before = server.step_counts()
-    results = run_clients(server.url, audios)
+    target = server.grpc_target if grpc else server.url
+    results = run_clients(target, audios, grpc)
     steps, chunks = server.step_counts()
     ok = [r for r in results if r.ok]
     return LoadResult(
@@ -294,14 +310,51 @@ def run(workdir: Path) -> List[Row]:
     rtf = single_stream_rtf(build_recognizer(use_demo), client_audio(use_demo, 1)[0])
     server = ServerProcess(use_demo)
     levels: List[LoadResult] = []
+    grpc_levels: List[LoadResult] = []
     try:
         for n in NUM_STREAMS:
             levels.append(run_level(server, use_demo, n))
             if not levels[-1].realtime:
                 break
+        for n in NUM_STREAMS:
+            grpc_levels.append(run_level(server, use_demo, n, grpc=True))
+            if not grpc_levels[-1].realtime:
+                break
     finally:
         server.stop()
-    return _rows(levels, rtf, model_note)
+    return _rows(levels, rtf, model_note) + _grpc_rows(grpc_levels, levels, model_note)
+
+
+def _grpc_rows(
+    levels: List[LoadResult], ws_levels: List[LoadResult], model_note: str
+) -> List[Row]:
+    """gRPC latencies and the streams sustained, each beside WebSocket's."""
+    ws = {level.num_streams: level for level in ws_levels}
+    rows = []
+    for level in levels:
+        n = level.num_streams
+        other = ws.get(n)
+        state = "real time" if level.realtime else "NOT real time"
+        for name, values, ws_values in (
+            ("first-partial", level.first_partial, other and other.first_partial),
+            ("final", level.final, other and other.final),
+        ):
+            for stat, fn in (("mean", _mean), ("p95", _p95)):
+                rows.append(
+                    Row(f"gRPC {name} latency {stat}, {n} real-time "
+                        + ("streams" if n > 1 else "stream"),
+                        fn(values) * 1000, "ms", "WebSocket, same N",
+                        fn(ws_values) * 1000 if ws_values else None,
+                        f"{state}; {level.failed} failed; {model_note}")
+                )  # fmt: skip
+    sustained = [lv.num_streams for lv in levels if lv.realtime]
+    ws_sustained = [lv.num_streams for lv in ws_levels if lv.realtime]
+    rows.append(
+        Row("gRPC max real-time streams sustained", float(max(sustained, default=0)),
+            "streams", "WebSocket", float(max(ws_sustained, default=0)),
+            f"same server process and decode loop; {model_note}")
+    )  # fmt: skip
+    return rows
 
 
 def _serve(use_demo: bool) -> None:
@@ -309,6 +362,7 @@ def _serve(use_demo: bool) -> None:
     torch.set_num_threads(1)
     config = ServerConfig(
         port=0,
+        grpc_port=0,
         max_clients=1000,
         streaming=STREAMING,
         max_batch_streams=64,
@@ -329,6 +383,7 @@ def _serve(use_demo: bool) -> None:
         loop.add_signal_handler(signal.SIGUSR1, print_counts)
         await server.start()
         print(f"listening on {server.url}", flush=True)
+        print(f"listening on grpc://{server.grpc_target}", flush=True)
         await stop.wait()
         await server.shutdown()
 

@@ -85,6 +85,11 @@ def test_partials_name_their_segment(server):
     messages = asyncio.run(run())
     partials = [m for m in messages if m["type"] == "partial"]
     assert {m["segment"] for m in partials} >= {0, 1}
+    # Partials carry their words' times too, inside the audio decoded so far.
+    for m in partials:
+        assert [w["word"] for w in m["words"]] == m["text"].split()
+        assert all(0 <= w["start"] < w["end"] <= m["seconds"] + 0.2 for w in m["words"])
+    assert any(m["words"] for m in partials)
     finals = [m for m in messages if m["type"] == "final"]
     # A partial of segment k comes before its final, never after.
     for final in finals:

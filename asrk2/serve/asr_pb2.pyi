@@ -61,14 +61,16 @@ class Ready(_message.Message):
     def __init__(self, protocol: _Optional[int] = ..., sample_rate: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., chunk_seconds: _Optional[float] = ..., hotwords_kept: _Optional[int] = ..., hotwords_skipped: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Partial(_message.Message):
-    __slots__ = ("text", "seconds", "segment")
+    __slots__ = ("text", "seconds", "segment", "words")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    WORDS_FIELD_NUMBER: _ClassVar[int]
     text: str
     seconds: float
     segment: int
-    def __init__(self, text: _Optional[str] = ..., seconds: _Optional[float] = ..., segment: _Optional[int] = ...) -> None: ...
+    words: _containers.RepeatedCompositeFieldContainer[Word]
+    def __init__(self, text: _Optional[str] = ..., seconds: _Optional[float] = ..., segment: _Optional[int] = ..., words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ...) -> None: ...
 
 class Word(_message.Message):
     __slots__ = ("word", "start", "end")

@@ -17,7 +17,17 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    AsyncIterator,
+    Callable,
+    Dict,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import numpy as np
 import soundfile as sf
@@ -126,6 +136,21 @@ class SendClock:
         return self.times[min(i, len(self.times) - 1)]
 
 
+async def paced_pieces(
+    pcm: bytes, sample_rate: int, message_seconds: float, realtime: bool
+) -> AsyncIterator[Tuple[bytes, int]]:
+    """The audio in messages of ``message_seconds``, with the sample offset
+    after each; with ``realtime`` each comes once its last sample was "spoken"."""
+    step = 2 * max(1, int(round(message_seconds * sample_rate)))
+    start = time.perf_counter()
+    for offset in range(0, len(pcm), step):
+        end_sample = min(offset + step, len(pcm)) // 2
+        if realtime:
+            due = start + end_sample / sample_rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        yield pcm[offset : offset + step], end_sample
+
+
 async def _send_audio(
     ws: ClientConnection,
     pcm: bytes,
@@ -135,15 +160,11 @@ async def _send_audio(
     clock: SendClock,
 ) -> float:
     """Sends the audio and ``end``; returns the time ``end`` was sent."""
-    step = 2 * max(1, int(round(message_seconds * sample_rate)))
-    start = time.perf_counter()
-    for offset in range(0, len(pcm), step):
-        if realtime:
-            # Audio of this message exists only once its last sample was "spoken".
-            due = start + min(offset + step, len(pcm)) / (2 * sample_rate)
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-        await ws.send(pcm[offset : offset + step])
-        clock.sent(min(offset + step, len(pcm)) // 2)
+    async for piece, end_sample in paced_pieces(
+        pcm, sample_rate, message_seconds, realtime
+    ):
+        await ws.send(piece)
+        clock.sent(end_sample)
     await ws.send(json.dumps({"type": "end"}))
     return time.perf_counter()
 

@@ -81,9 +81,12 @@ class StreamDecoder(Protocol):
 class StreamSink(Protocol):
     """Receives the results of one stream, on the event loop."""
 
-    def on_partial(self, ids: List[int], seconds: float, segment: int) -> None:
-        """Best ids of segment ``segment`` after ``seconds`` of audio were decoded
-        (segment 0 for a stream without endpointing)."""
+    def on_partial(
+        self, ids: List[int], seconds: float, segment: Optional[Segment]
+    ) -> None:
+        """Best ids after ``seconds`` of audio were decoded; ``segment`` is the
+        current segment (index, frames, alignment) of an endpointed stream,
+        None for a stream without endpointing."""
 
     def on_segment(self, segment: Segment, seconds: float) -> None:
         """A finished segment of an endpointed stream, ``seconds`` decoded so far."""
@@ -132,7 +135,7 @@ class _Outcome:
     """What one round of the worker produced."""
 
     advanced: Dict[Hashable, List[int]] = field(default_factory=dict)
-    segment_index: Dict[Hashable, int] = field(default_factory=dict)
+    current: Dict[Hashable, Segment] = field(default_factory=dict)
     segments: Dict[Hashable, List[Segment]] = field(default_factory=dict)
     finals: Dict[Hashable, List[int]] = field(default_factory=dict)
     errors: Dict[Hashable, str] = field(default_factory=dict)
@@ -361,8 +364,8 @@ class DecodeLoop:
             for segment in outcome.segments.get(key, []):
                 stream.sink.on_segment(segment, decoded)
             if key not in outcome.finals:
-                index = outcome.segment_index.get(key, 0)
-                stream.sink.on_partial(list(ids), decoded, index)
+                current = outcome.current.get(key)
+                stream.sink.on_partial(list(ids), decoded, current)
         for key, ids in outcome.finals.items():
             stream = self._streams.get(key)
             if stream is not None and not stream.done:
@@ -390,7 +393,7 @@ class DecodeLoop:
                 for key in out.advanced:
                     if key in self._segmented:
                         out.segments[key] = dec.pop_segments(key)
-                        out.segment_index[key] = dec.current_segment(key).index
+                        out.current[key] = dec.current_segment(key)
             except Exception as e:
                 log.exception("decoder step failed for streams %s", ready)
                 for key in ready:

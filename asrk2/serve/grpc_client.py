@@ -11,7 +11,6 @@ refusal is reported in ``status``/``error`` (the gRPC status code name and
 its details), not raised.
 """
 
-import asyncio
 import time
 from typing import AsyncIterator, Dict, Optional, Sequence, Union
 
@@ -19,7 +18,7 @@ import grpc
 import numpy as np
 
 from asrk2.serve import asr_pb2, asr_pb2_grpc
-from asrk2.serve.client import Partial, SendClock, StreamResult
+from asrk2.serve.client import Partial, SendClock, StreamResult, paced_pieces
 from asrk2.serve.protocol import float_to_pcm16
 
 __all__ = ["recognize"]
@@ -35,14 +34,11 @@ async def _requests(
     sent: Dict[str, float],
 ) -> AsyncIterator[asr_pb2.RecognizeRequest]:
     yield asr_pb2.RecognizeRequest(config=config)
-    step = 2 * max(1, int(round(message_seconds * sample_rate)))
-    start = time.perf_counter()
-    for offset in range(0, len(pcm), step):
-        if realtime:
-            due = start + min(offset + step, len(pcm)) / (2 * sample_rate)
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-        yield asr_pb2.RecognizeRequest(audio=pcm[offset : offset + step])
-        clock.sent(min(offset + step, len(pcm)) // 2)
+    async for piece, end_sample in paced_pieces(
+        pcm, sample_rate, message_seconds, realtime
+    ):
+        yield asr_pb2.RecognizeRequest(audio=piece)
+        clock.sent(end_sample)
     yield asr_pb2.RecognizeRequest(end=asr_pb2.End())
     sent["end"] = time.perf_counter()
 

@@ -69,9 +69,10 @@ _ENVELOPE_BYTES = 16
 def response_of(result: Union[PartialResult, FinalResult]) -> asr_pb2.RecognizeResponse:
     """The protobuf response of a result."""
     segment = -1 if result.segment is None else result.segment
+    words = [asr_pb2.Word(word=w.word, start=w.start, end=w.end) for w in result.words]
     if isinstance(result, PartialResult):
         partial = asr_pb2.Partial(
-            text=result.text, seconds=result.seconds, segment=segment
+            text=result.text, seconds=result.seconds, segment=segment, words=words
         )
         return asr_pb2.RecognizeResponse(partial=partial)
     final = asr_pb2.Final(
@@ -80,9 +81,7 @@ def response_of(result: Union[PartialResult, FinalResult]) -> asr_pb2.RecognizeR
         segment=segment,
         start=result.start,
         end=result.end,
-        words=[
-            asr_pb2.Word(word=w.word, start=w.start, end=w.end) for w in result.words
-        ],
+        words=words,
         last=result.last,
     )
     return asr_pb2.RecognizeResponse(final=final)

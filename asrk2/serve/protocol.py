@@ -40,8 +40,9 @@ With ``"segments": true`` (version 2) the stream stays open across
 utterances: the server's endpointer (trailing silence after speech, see
 :mod:`asrk2.decode.endpoint`) ends a segment, sends its final and goes on.
 
-- ``{"type": "partial", "segment": 0, "text": "...", "seconds": 1.28}``:
-  as above, for the segment ``segment`` (0, 1, ...).
+- ``{"type": "partial", "segment": 0, "text": "...", "seconds": 1.28,
+  "words": [{"word": "...", "start": 0.44, "end": 0.8}, ...]}``: as above,
+  for the segment ``segment`` (0, 1, ...), with its words' times so far.
 - ``{"type": "final", "segment": 0, "text": "...", "seconds": 4.2,
   "start": 0.4, "end": 3.6, "words": [{"word": "...", "start": 0.44,
   "end": 0.8}, ...], "last": false}``: a segment's final result; ``start``
@@ -181,11 +182,13 @@ class PartialResult:
       text: the words.
       seconds: audio decoded for it.
       segment: its segment, for a segmented stream; None otherwise.
+      words: the words with their times so far (segmented streams).
     """
 
     text: str
     seconds: float
     segment: Optional[int] = None
+    words: Tuple[WordTiming, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -351,14 +354,17 @@ def result_message(result: Union[PartialResult, FinalResult]) -> str:
     if result.segment is not None:
         obj["segment"] = result.segment
     obj.update(text=result.text, seconds=round(result.seconds, 3))
+    words = [
+        {"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)}
+        for w in result.words
+    ]
+    if isinstance(result, PartialResult) and result.segment is not None:
+        obj["words"] = words
     if isinstance(result, FinalResult) and result.segment is not None:
         obj.update(
             start=round(result.start, 3),
             end=round(result.end, 3),
-            words=[
-                {"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)}
-                for w in result.words
-            ],
+            words=words,
             last=result.last,
         )
     return _dumps(obj)

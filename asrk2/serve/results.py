@@ -49,12 +49,28 @@ class ResultStream:
 
     # ----- StreamSink (called on the event loop by the decode loop) -----
 
-    def on_partial(self, ids: List[int], seconds: float, segment: int) -> None:
+    def on_partial(
+        self, ids: List[int], seconds: float, segment: Optional[Segment]
+    ) -> None:
         if self.partials:
-            text = " ".join(self.recognizer.to_words(ids))
-            index = segment if self.segments else None
-            self._partial = PartialResult(text, seconds, index)
+            words = self.recognizer.to_words(ids)
+            if segment is None or not self.segments:
+                self._partial = PartialResult(" ".join(words), seconds)
+            else:
+                timed = self._timed(segment, words)
+                self._partial = PartialResult(
+                    " ".join(words), seconds, segment.index, timed
+                )
             self._changed.set()
+
+    def _timed(self, segment: Segment, words: List[str]) -> Tuple[WordTiming, ...]:
+        """The words of a segment with their times (from its alignment)."""
+        if segment.alignment is None:
+            return tuple(WordTiming(w, segment.start, segment.end) for w in words)
+        times = word_times(
+            segment.alignment, words, self.recognizer.pieces, segment.start_frame
+        )
+        return tuple(WordTiming(w.word, w.start, w.end) for w in times)
 
     def on_segment(self, segment: Segment, seconds: float) -> None:
         self._flush(last=False)
@@ -105,18 +121,7 @@ class ResultStream:
         for i, (segment, seconds) in enumerate(self._pending):
             words = self.recognizer.to_words(segment.ids)
             start, end = segment.start, segment.end
-            if segment.alignment is not None:
-                timed = tuple(
-                    WordTiming(w.word, w.start, w.end)
-                    for w in word_times(
-                        segment.alignment,
-                        words,
-                        self.recognizer.pieces,
-                        segment.start_frame,
-                    )
-                )
-            else:
-                timed = tuple(WordTiming(w, start, end) for w in words)
+            timed = self._timed(segment, words)
             if not segment.ids:  # an empty last segment: from the last end on
                 start, end = self._last_end, max(self._last_end, stream_end)
             is_last = last and i == len(self._pending) - 1
