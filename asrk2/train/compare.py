@@ -1,0 +1,178 @@
+"""Side-by-side comparison of experiment directories: a table and one plot.
+
+Each experiment dir is read as training left it (``config.yaml``,
+``metrics.jsonl``) plus the ``wer-summary-<test-set>*.txt`` files that
+decoding wrote under ``decode/``. Nothing is recomputed but the parameter
+count (the model is built from the resolved config, without weights).
+
+Example::
+
+    rows = [summarize(Path(d)) for d in ("exp/ctc", "exp/ctc-att")]
+    print(markdown_table(rows))
+    plot_valid_wer(rows, Path("compare.png"))
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from asrk2.config import load_yaml
+from asrk2.decode.scoring import read_wer_summary
+from asrk2.experiment import ExperimentConfig
+from asrk2.model.ctc_model import CtcModel
+from asrk2.utils import atomic_path
+
+__all__ = [
+    "TABLE_METHODS",
+    "ExperimentSummary",
+    "summarize",
+    "loss_description",
+    "markdown_table",
+    "plot_valid_wer",
+]
+
+# Decoding methods with a column of their own; a method with several scales
+# (``attention-rescoring-scale_1.0``, ...) shows its best.
+TABLE_METHODS = (
+    "ctc-greedy",
+    "hlg-1best",
+    "attention-beam-search",
+    "attention-rescoring",
+)
+
+
+@dataclass
+class ExperimentSummary:
+    """What one experiment dir says about itself.
+
+    Attributes:
+      name: the dir's name.
+      loss: the trained losses and their settings, in words.
+      num_params: model parameters.
+      train_seconds: training time, summed over epochs.
+      epochs: epochs trained.
+      train_loss, valid_loss: per frame, at the last epoch.
+      skipped_batches: batches skipped for non-finite losses, in all.
+      valid_wer: greedy-CTC valid WER per epoch.
+      wer: test WER per method (best over its scales).
+    """
+
+    name: str
+    loss: str
+    num_params: int
+    train_seconds: float
+    epochs: int
+    train_loss: float
+    valid_loss: float
+    skipped_batches: int
+    valid_wer: List[float] = field(default_factory=list)
+    wer: Dict[str, float] = field(default_factory=dict)
+
+
+def loss_description(config: ExperimentConfig) -> str:
+    """E.g. ``CTC 0.3 + att 0.7 (label smoothing 0.1)`` or ``MMI 0.8 + CTC 0.2``."""
+    loss = config.loss
+    parts = []
+    if loss.ctc_weight > 0:
+        ctc = f"CTC {loss.ctc_weight:g}"
+        if loss.ctc_focal_gamma > 0:
+            ctc += f" (focal gamma {loss.ctc_focal_gamma:g})"
+        parts.append(ctc)
+    if loss.attention_weight > 0:
+        kind = {
+            "label_smoothing": f"label smoothing {loss.label_smoothing:g}",
+            "focal": f"focal gamma {loss.focal_gamma:g}",
+            "sigmoid_focal": f"sigmoid focal gamma {loss.focal_gamma:g}",
+        }[loss.att_loss]
+        if loss.dice_weight > 0:
+            kind += f", dice {loss.dice_weight:g}"
+        parts.append(f"att {loss.attention_weight:g} ({kind})")
+    if loss.mmi_weight > 0:
+        parts.append(f"MMI {loss.mmi_weight:g} (den scale {loss.mmi.den_scale:g})")
+    return " + ".join(parts)
+
+
+def summarize(exp_dir: Path, test_set: str = "test") -> ExperimentSummary:
+    """Reads one experiment dir.
+
+    Raises:
+      FileNotFoundError: no ``config.yaml`` or ``metrics.jsonl`` (naming it).
+    """
+    exp_dir = Path(exp_dir)
+    for name in ("config.yaml", "metrics.jsonl"):
+        if not (exp_dir / name).is_file():
+            raise FileNotFoundError(f"{exp_dir}: no {name} (not a training dir?)")
+    config = load_yaml(ExperimentConfig, exp_dir / "config.yaml")
+    rows = [
+        json.loads(line)
+        for line in (exp_dir / "metrics.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
+    if not rows:
+        raise ValueError(f"{exp_dir}/metrics.jsonl: no epoch finished yet")
+    wer: Dict[str, float] = {}
+    for path in sorted((exp_dir / "decode").glob(f"wer-summary-{test_set}*.txt")):
+        for key, value in read_wer_summary(path).items():
+            method = next((m for m in TABLE_METHODS if key.startswith(m)), key)
+            wer[method] = min(value, wer.get(method, float("inf")))
+    return ExperimentSummary(
+        name=exp_dir.name,
+        loss=loss_description(config),
+        num_params=CtcModel(config.model).num_params(),
+        train_seconds=sum(r.get("seconds", 0.0) for r in rows),
+        epochs=rows[-1]["epoch"],
+        train_loss=rows[-1]["train_loss"],
+        valid_loss=rows[-1]["valid_loss"],
+        skipped_batches=sum(r.get("skipped_batches", 0) for r in rows),
+        valid_wer=[r["valid_wer"] for r in rows if "valid_wer" in r],
+        wer=wer,
+    )
+
+
+def _cell(value: Optional[float]) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def markdown_table(rows: Sequence[ExperimentSummary]) -> str:
+    """One line per experiment: loss, size, time, final losses, test WERs."""
+    header = (
+        "| variant | loss | params (M) | train min | epochs | train loss | "
+        "valid loss | skipped | " + " | ".join(f"{m} WER" for m in TABLE_METHODS) + " |"
+    )
+    lines = [header, "|" + "---|" * (8 + len(TABLE_METHODS))]
+    for r in rows:
+        cells = [
+            r.name,
+            r.loss,
+            f"{r.num_params / 1e6:.2f}",
+            f"{r.train_seconds / 60:.1f}",
+            str(r.epochs),
+            f"{r.train_loss:.3f}",
+            f"{r.valid_loss:.3f}",
+            str(r.skipped_batches),
+        ] + [_cell(r.wer.get(m)) for m in TABLE_METHODS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_valid_wer(rows: Sequence[ExperimentSummary], png_path: Path) -> None:
+    """Every experiment's valid WER per epoch, overlaid, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in rows:
+        epochs = list(range(1, len(r.valid_wer) + 1))
+        ax.plot(epochs, r.valid_wer, marker="o", label=r.name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("valid WER % (greedy CTC)")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

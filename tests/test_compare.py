@@ -1,0 +1,99 @@
+"""local/compare.py on two fabricated experiment dirs: the exact table and a plot."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asrk2.config import save_yaml
+from asrk2.experiment import ExperimentConfig
+from asrk2.model.ctc_model import CtcModel
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _tiny(**loss: object) -> ExperimentConfig:
+    config = ExperimentConfig()
+    config.model.vocab_size = 20
+    config.model.encoder.d_model = 16
+    config.model.encoder.num_heads = 2
+    config.model.encoder.ffn_dim = 16
+    config.model.encoder.num_layers = 1
+    for key, value in loss.items():
+        setattr(config.loss, key, value)
+    if config.loss.attention_weight > 0:
+        config.model.decoder.num_layers = 1
+        config.model.decoder.num_heads = 2
+        config.model.decoder.ffn_dim = 16
+    return config
+
+
+def _experiment(root: Path, name: str, config: ExperimentConfig, wers: dict) -> Path:
+    exp = root / name
+    exp.mkdir()
+    save_yaml(config, exp / "config.yaml")
+    rows = [
+        {"epoch": 1, "train_loss": 2.0, "valid_loss": 1.5, "valid_wer": 80.0,
+         "seconds": 60.0, "skipped_batches": 1},
+        {"epoch": 2, "train_loss": 1.25, "valid_loss": 1.125, "valid_wer": 50.0,
+         "seconds": 90.0, "skipped_batches": 0},
+    ]  # fmt: skip
+    (exp / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (exp / "decode").mkdir()
+    lines = ["settings\tWER"] + [f"{k}\t{v}" for k, v in wers.items()]
+    (exp / "decode" / "wer-summary-test.txt").write_text("\n".join(lines) + "\n")
+    return exp
+
+
+def test_compare_prints_the_expected_table(tmp_path: Path):
+    ctc = _tiny(ctc_weight=1.0)
+    att = _tiny(ctc_weight=0.3, label_smoothing=0.1)
+    a = _experiment(tmp_path, "ctc", ctc, {"ctc-greedy": 30.5, "hlg-1best": 7.25})
+    b = _experiment(
+        tmp_path, "ctc-att", att,
+        {"ctc-greedy": 28.0, "attention-rescoring-scale_0.5": 6.5,
+         "attention-rescoring-scale_1.0": 6.0},
+    )  # fmt: skip
+    png = tmp_path / "curves.png"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "local" / "compare.py"), str(a), str(b),
+         "--out", str(tmp_path / "table.md"), "--plot", str(png)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    params = [CtcModel(c.model).num_params() / 1e6 for c in (ctc, att)]
+    assert run.stdout == (
+        "| variant | loss | params (M) | train min | epochs | train loss | valid loss"
+        " | skipped | ctc-greedy WER | hlg-1best WER | attention-beam-search WER"
+        " | attention-rescoring WER |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        f"| ctc | CTC 1 | {params[0]:.2f} | 2.5 | 2 | 1.250 | 1.125 | 1"
+        " | 30.50 | 7.25 | – | – |\n"
+        f"| ctc-att | CTC 0.3 + att 0.7 (label smoothing 0.1) | {params[1]:.2f} | 2.5"
+        " | 2 | 1.250 | 1.125 | 1 | 28.00 | – | – | 6.00 |\n"
+    )
+    assert params[1] > params[0]  # the attention decoder is counted
+    assert (tmp_path / "table.md").read_text() == run.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_dir_that_is_not_an_experiment_is_named(tmp_path: Path):
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "local" / "compare.py"), str(tmp_path)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode != 0 and f"{tmp_path}: no config.yaml" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("ctc, att, mmi, expected", [
+    (1.0, None, 0.0, "CTC 1"),
+    (0.2, 0.0, 0.8, "CTC 0.2 + MMI 0.8 (den scale 1)"),
+    (0.0, None, 0.0, "att 1 (label smoothing 0.1)"),
+])  # fmt: skip
+def test_loss_description(ctc, att, mmi, expected):
+    from asrk2.train.compare import loss_description
+
+    config = _tiny(ctc_weight=ctc, att_weight=att, mmi_weight=mmi)
+    assert loss_description(config) == expected
