@@ -8,7 +8,9 @@ Usage:
         --lm-scales 0.3 0.5
 
 Methods (default ctc-greedy): ctc-greedy, hl-1best, hlg-1best, hlg-nbest,
-nbest-rescoring, whole-lattice-rescoring, attention-rescoring. --lang-dir must
+nbest-rescoring, whole-lattice-rescoring, attention-rescoring,
+attention-beam-search (the attention decoder alone: --beam-size,
+--length-penalty, --max-len-ratio). --lang-dir must
 hold bpe.model, and as the methods need: HL.pt, HLG.pt, words.txt and
 G_4_gram.pt (local/prepare_lang.py and local/compile_graphs.py write them).
 Writes recogs-*.txt and errs-*.txt per method/scale and one wer-summary-*.txt

@@ -291,7 +291,7 @@ def test_offline_and_streaming_end_to_end(tmp_path: Path, tiny_kaldi_dir: Path) 
     assert {k for k in summary if k in METHODS} == set(METHODS) - scaled
     assert "whole-lattice-rescoring-lm_scale_1.0" in summary
     assert "attention-rescoring-scale_1.0" in summary
-    assert len(summary) == 4 + 2 + 2 + 1
+    assert len(summary) == 5 + 2 + 2 + 1  # 5 methods without scales
     for key in summary:
         recogs = (tmp_path / "out" / f"recogs-t-{key}.txt").read_text()
         assert recogs.count("hyp=") == len(cuts)

@@ -8,6 +8,7 @@
 ``nbest-rescoring``        the HLG n-best rescored with G (4-gram), per LM scale
 ``whole-lattice-rescoring``  HLG lattice composed with G, per LM scale
 ``attention-rescoring``    the HLG n-best rescored with the attention decoder
+``attention-beam-search``  beam search over the attention decoder alone, token ids
 =========================  ================================================
 
 Each batch's lattices are computed once per graph and shared by the methods.
@@ -29,6 +30,7 @@ import k2
 import torch
 
 from asrk2.beams import SearchBeams
+from asrk2.decode.attention_search import BeamSearchOptions
 from asrk2.decode.ctc_decode import (
     build_ctc_topo,
     ctc_greedy_decode,
@@ -49,6 +51,8 @@ from asrk2.lang.lexicon import read_symbol_table
 
 __all__ = [
     "METHODS",
+    "TOKEN_METHODS",
+    "DecoderSearch",
     "DecodingGraphs",
     "MethodOptions",
     "DecoderScorer",
@@ -67,11 +71,22 @@ METHODS = (
     "nbest-rescoring",
     "whole-lattice-rescoring",
     "attention-rescoring",
+    "attention-beam-search",
 )
-_NEEDS_HLG = set(METHODS[2:])
+# Methods whose hypotheses are BPE token ids (the others give word ids).
+TOKEN_METHODS = {"ctc-greedy", "attention-beam-search"}
+_NEEDS_HLG = {
+    "hlg-1best",
+    "hlg-nbest",
+    "nbest-rescoring",
+    "whole-lattice-rescoring",
+    "attention-rescoring",
+}
 _NEEDS_G = {"nbest-rescoring", "whole-lattice-rescoring"}
 _NBEST = {"hlg-nbest", "nbest-rescoring", "attention-rescoring"}
 
+# The batch's best token ids under the attention decoder, for these options.
+DecoderSearch = Callable[[BeamSearchOptions], List[List[int]]]
 # (token ids of P hypotheses, (P,) their utterance in the batch) -> (P,) scores
 DecoderScorer = Callable[[List[List[int]], torch.Tensor], torch.Tensor]
 
@@ -106,6 +121,7 @@ class MethodOptions:
       lm_scales: LM scales of the two G rescoring methods.
       attention_scales: decoder score scales of ``attention-rescoring``.
       hotwords: contextual biasing of the graphs (:mod:`asrk2.decode.hotwords`).
+      beam_search: ``attention-beam-search`` options.
     """
 
     beams: Optional[SearchBeams] = None
@@ -114,6 +130,7 @@ class MethodOptions:
     lm_scales: List[float] = field(default_factory=lambda: [0.3, 0.5, 0.7, 1.0])
     attention_scales: List[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
     hotwords: HotwordOptions = field(default_factory=HotwordOptions)
+    beam_search: BeamSearchOptions = field(default_factory=BeamSearchOptions)
 
 
 def check_methods(methods: Sequence[str]) -> None:
@@ -215,6 +232,7 @@ def decode_batch(
     graphs: DecodingGraphs,
     opts: MethodOptions,
     scorer: Optional[DecoderScorer] = None,
+    searcher: Optional[DecoderSearch] = None,
 ) -> Dict[str, List[List[int]]]:
     """Decodes one batch with every method in ``methods``.
 
@@ -226,6 +244,8 @@ def decode_batch(
       opts: beams, n-best size and scales.
       scorer: scores token sequences with the attention decoder; needed
         only by ``attention-rescoring``.
+      searcher: beam search over the attention decoder; needed only by
+        ``attention-beam-search``.
     Returns:
       ``{key: ids per utterance}`` in batch order; keys as in the module doc.
     """
@@ -233,6 +253,10 @@ def decode_batch(
     out: Dict[str, List[List[int]]] = {}
     if "ctc-greedy" in methods:
         out["ctc-greedy"] = ctc_greedy_decode(log_probs, out_lens, graphs.H)
+    if "attention-beam-search" in methods:
+        if searcher is None:
+            raise ValueError("attention-beam-search needs a decoder search")
+        out["attention-beam-search"] = searcher(opts.beam_search)
     if "hl-1best" in methods:
         lattice = _lattice(log_probs, out_lens, graphs.HL, opts)
         out["hl-1best"] = one_best_token_ids(lattice)

@@ -16,8 +16,11 @@ from asrk2.data.datamodule import make_eval_loader, unpack_batch
 from asrk2.beams import SearchBeams
 from asrk2.decode.alignment import WordTime, best_path_alignments, word_times
 from asrk2.decode.ctc_decode import get_lattice
+from asrk2.decode.attention_search import BeamSearchOptions, attention_beam_search
 from asrk2.decode.methods import (
+    TOKEN_METHODS,
     DecoderScorer,
+    DecoderSearch,
     MethodOptions,
     check_methods,
     decode_batch,
@@ -73,6 +76,20 @@ def _decoder_scorer(
         return decoder.token_log_probs(encoder_out[index], out_lens[index], tokens)
 
     return score
+
+
+def _decoder_search(
+    model: CtcModel, encoder_out: torch.Tensor, out_lens: torch.Tensor
+) -> Optional[DecoderSearch]:
+    """Beam search of a batch with ``model.decoder``; None without one."""
+    if model.decoder is None:
+        return None
+    decoder = model.decoder
+
+    def search(options: BeamSearchOptions) -> List[List[int]]:
+        return attention_beam_search(decoder, encoder_out, out_lens, options)
+
+    return search
 
 
 def _options(
@@ -142,8 +159,9 @@ def decode_methods(
         log.warning("%d cuts shorter than %d frames get empty hypotheses: %s%s",
                     len(too_short), MIN_INPUT_FRAMES, shown,
                     " ..." if len(too_short) > 5 else "")  # fmt: skip
-    if "attention-rescoring" in methods and model.decoder is None:
-        raise ValueError("attention-rescoring needs a model with an attention decoder")
+    for method in ("attention-rescoring", "attention-beam-search"):
+        if method in methods and model.decoder is None:
+            raise ValueError(f"{method} needs a model with an attention decoder")
     opts = _options(options, config)
     lang_dir = Path(lang_dir)
     sp = load_bpe(lang_dir / "bpe.model")
@@ -155,7 +173,7 @@ def decode_methods(
         hotwords=opts.hotwords,
     )
     id2word: Dict[int, str] = {}
-    if set(methods) - {"ctc-greedy"}:
+    if set(methods) - TOKEN_METHODS:
         id2word = {i: w for w, i in read_symbol_table(lang_dir / "words.txt").items()}
     results: Dict[str, List[Result]] = defaultdict(list)
     for cut_ids, texts, encoder_out, out_lens in _encoded_batches(
@@ -163,11 +181,13 @@ def decode_methods(
     ):
         log_probs = model.ctc_log_probs(encoder_out)
         scorer = _decoder_scorer(model, encoder_out, out_lens)
-        hyps = decode_batch(methods, log_probs, out_lens, graphs, opts, scorer)
+        searcher = _decoder_search(model, encoder_out, out_lens)
+        hyps = decode_batch(
+            methods, log_probs, out_lens, graphs, opts, scorer, searcher
+        )
         for key, ids in hyps.items():
             for cut_id, text, h in zip(cut_ids, texts, ids):
-                # ctc-greedy gives BPE token ids, every other method word ids.
-                if key == "ctc-greedy":
+                if key in TOKEN_METHODS:  # BPE token ids; the others word ids
                     words = sp.decode(h).split()
                 else:
                     words = [id2word[i] for i in h]
