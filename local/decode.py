@@ -9,8 +9,9 @@ Usage:
 
 Methods (default ctc-greedy): ctc-greedy, hl-1best, hlg-1best, hlg-nbest,
 nbest-rescoring, whole-lattice-rescoring, attention-rescoring,
-attention-beam-search (the attention decoder alone: --beam-size,
---length-penalty, --max-len-ratio). --lang-dir must
+attention-beam-search (the attention decoder: --beam-size, --length-penalty,
+--max-len-ratio; --ctc-weight 0.3 scores jointly with CTC prefix scores).
+--lang-dir must
 hold bpe.model, and as the methods need: HL.pt, HLG.pt, words.txt and
 G_4_gram.pt (local/prepare_lang.py and local/compile_graphs.py write them).
 Writes recogs-*.txt and errs-*.txt per method/scale and one wer-summary-*.txt

@@ -79,15 +79,21 @@ def _decoder_scorer(
 
 
 def _decoder_search(
-    model: CtcModel, encoder_out: torch.Tensor, out_lens: torch.Tensor
+    model: CtcModel,
+    encoder_out: torch.Tensor,
+    out_lens: torch.Tensor,
+    log_probs: torch.Tensor,
 ) -> Optional[DecoderSearch]:
-    """Beam search of a batch with ``model.decoder``; None without one."""
+    """Beam search of a batch with ``model.decoder`` (jointly with the CTC
+    ``log_probs`` when the options give CTC a weight); None without one."""
     if model.decoder is None:
         return None
     decoder = model.decoder
 
     def search(options: BeamSearchOptions) -> List[List[int]]:
-        return attention_beam_search(decoder, encoder_out, out_lens, options)
+        return attention_beam_search(
+            decoder, encoder_out, out_lens, options, ctc_log_probs=log_probs
+        )
 
     return search
 
@@ -181,7 +187,7 @@ def decode_methods(
     ):
         log_probs = model.ctc_log_probs(encoder_out)
         scorer = _decoder_scorer(model, encoder_out, out_lens)
-        searcher = _decoder_search(model, encoder_out, out_lens)
+        searcher = _decoder_search(model, encoder_out, out_lens, log_probs)
         hyps = decode_batch(
             methods, log_probs, out_lens, graphs, opts, scorer, searcher
         )
