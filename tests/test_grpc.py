@@ -168,3 +168,24 @@ def test_shutdown_gives_open_streams_their_final():
     result = asyncio.run(run())
     assert time.perf_counter() - start < 10
     assert result.status == "OK" and result.text.startswith("A"), result
+
+
+def test_the_command_line_client_over_both_transports(server, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import soundfile as sf
+
+    wav = tmp_path / "tones.wav"
+    sf.write(str(wav), AUDIO, SAMPLE_RATE, subtype="PCM_16")
+    script = Path(__file__).resolve().parent.parent / "local" / "stream_client.py"
+    for transport in (["--url", server.url], ["--grpc", target(server)]):
+        command = [sys.executable, str(script), str(wav), "--segments", "--quiet"]
+        run = subprocess.run(
+            command + transport, capture_output=True, text=True, timeout=60
+        )
+        assert run.returncode == 0, run.stderr
+        lines = run.stdout.splitlines()
+        assert lines[0] == f"{wav}: A C B D"
+        assert [line.split("] ")[1] for line in lines[1:]] == ["A", "C B", "D"]
