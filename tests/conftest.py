@@ -1,5 +1,11 @@
 """Shared fixtures: tiny audio corpora written on the fly (no espeak needed)."""
 
+import os
+
+# Before any test imports grpc: see asrk2/serve/__init__.py (gRPC's fork
+# handlers abort children that tests fork after a gRPC server ran).
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 from pathlib import Path
 from typing import Dict, Sequence
 
