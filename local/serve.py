@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--epoch", type=int, default=None, help="default: the last")
     parser.add_argument("--avg", type=int, default=1, help="average the last N epochs")
     parser.add_argument("--config", type=Path, help="YAML with a 'server' section")
-    add_config_flags(parser, ServerConfig)
+    # Endpointing is per client (the start message's "segments"), so the
+    # server offers the rules' flags but not the switch.
+    add_config_flags(parser, ServerConfig, skip=["endpointing"])
     return parser
 
 
