@@ -231,20 +231,29 @@ def build_model(
     """Builds the model and the resolved config it was built from.
 
     The resolved config has the vocabulary size of the lang dir and, without
-    attention loss (e.g. ``loss.ctc_weight: 1``), no decoder layers: it is
-    what checkpoints store, so that they load. ``config`` is left as it is.
+    attention loss (e.g. ``loss.ctc_weight: 1``), no decoder layers (without
+    ``loss.reverse_weight``, no right-to-left ones): it is what checkpoints
+    store, so that they load. ``config`` is left as it is.
 
     Returns:
       ``(model, resolved_config)``.
     """
     att = config.loss.attention_weight
+    reverse = config.loss.reverse_weight
     decoder = config.model.decoder
     if att == 0 and decoder.num_layers > 0:
         log.info("Attention weight is 0: training without the attention decoder")
-        decoder = dataclasses.replace(decoder, num_layers=0)
+        decoder = dataclasses.replace(decoder, num_layers=0, num_r2l_layers=0)
     if att > 0 and decoder.num_layers == 0:
         raise ValueError(
             f"loss attention weight is {att} but model.decoder.num_layers is 0"
+        )
+    if reverse == 0 and decoder.num_r2l_layers > 0:
+        log.info("reverse_weight is 0: training without the right-to-left decoder")
+        decoder = dataclasses.replace(decoder, num_r2l_layers=0)
+    if reverse > 0 and decoder.num_r2l_layers == 0:
+        raise ValueError(
+            f"loss.reverse_weight is {reverse} but model.decoder.num_r2l_layers is 0"
         )
     model_config = dataclasses.replace(
         config.model, vocab_size=vocab_size, decoder=decoder

@@ -25,6 +25,7 @@ beams and MethodOptions' defaults, then the ``decode`` section of --config
 (a YAML file; unknown keys are errors), then the flags below.
 """
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -72,17 +73,20 @@ def main() -> None:
     model, config = load_model_or_exit(args.exp_dir, args.epoch, args.avg)
     base = MethodOptions(beams=config.decode.beams())
     options = config_from_flags(MethodOptions, args, base, args.config, "decode")
-    summary = decode_and_score(
-        model.to(device),
-        config,
-        cuts,
-        args.lang_dir,
-        args.out_dir or args.exp_dir / "decode",
-        args.test_set,
-        methods=args.method or ["ctc-greedy"],
-        options=options,
-        ctm=args.ctm,
-    )
+    try:
+        summary = decode_and_score(
+            model.to(device),
+            config,
+            cuts,
+            args.lang_dir,
+            args.out_dir or args.exp_dir / "decode",
+            args.test_set,
+            methods=args.method or ["ctc-greedy"],
+            options=options,
+            ctm=args.ctm,
+        )
+    except ValueError as e:  # a method the model cannot do, or no decodable cut
+        sys.exit(f"error: {e}")
     for method, wer in summary.items():
         print(f"{args.test_set}\t{method}\tWER {wer:.2f}%")
 

@@ -120,6 +120,9 @@ class MethodOptions:
       nbest_scale: score scale while sampling (smaller: more diverse).
       lm_scales: LM scales of the two G rescoring methods.
       attention_scales: decoder score scales of ``attention-rescoring``.
+      reverse_weight: share of the right-to-left decoder in the decoder score
+        of ``attention-rescoring`` (models with ``num_r2l_layers``; WeNet
+        uses 0.3).
       hotwords: contextual biasing of the graphs (:mod:`asrk2.decode.hotwords`).
       beam_search: ``attention-beam-search`` options.
     """
@@ -129,6 +132,7 @@ class MethodOptions:
     nbest_scale: float = 0.5
     lm_scales: List[float] = field(default_factory=lambda: [0.3, 0.5, 0.7, 1.0])
     attention_scales: List[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    reverse_weight: float = 0.0
     hotwords: HotwordOptions = field(default_factory=HotwordOptions)
     beam_search: BeamSearchOptions = field(default_factory=BeamSearchOptions)
 

@@ -56,24 +56,30 @@ TIMED_METHODS = ("ctc-greedy", "hl-1best", "hlg-1best")
 
 
 def _decoder_scorer(
-    model: CtcModel, encoder_out: torch.Tensor, out_lens: torch.Tensor
+    model: CtcModel,
+    encoder_out: torch.Tensor,
+    out_lens: torch.Tensor,
+    reverse_weight: float = 0.0,
 ) -> Optional[DecoderScorer]:
-    """Scores hypotheses of a batch with ``model.decoder``; None without one.
+    """Scores hypotheses of a batch with ``model.decoder`` (and with
+    ``reverse_weight``, its right-to-left decoder); None without a decoder.
 
     Args:
       model: the model whose attention decoder scores.
       encoder_out: (N, T, d_model) encoder output of the batch.
       out_lens: (N,) valid encoder frames.
+      reverse_weight: see :meth:`CtcModel.attention_scores`.
     """
     if model.decoder is None:
         return None
-    decoder = model.decoder
 
     def score(tokens: List[List[int]], utt: torch.Tensor) -> torch.Tensor:
         if not tokens:
             return torch.zeros(0)
         index = utt.to(encoder_out.device)
-        return decoder.token_log_probs(encoder_out[index], out_lens[index], tokens)
+        return model.attention_scores(
+            encoder_out[index], out_lens[index], tokens, reverse_weight
+        )
 
     return score
 
@@ -156,7 +162,8 @@ def decode_methods(
       for one encoder frame (:func:`split_too_short`) get an empty hypothesis
       (their words count as deletions) and are named in the log.
     Raises:
-      ValueError: when no cut is long enough to decode.
+      ValueError: when no cut is long enough to decode, or a method or
+        ``reverse_weight`` needs a decoder the model lacks.
     """
     check_methods(methods)
     cuts, too_short = split_too_short(cuts)
@@ -169,6 +176,11 @@ def decode_methods(
         if method in methods and model.decoder is None:
             raise ValueError(f"{method} needs a model with an attention decoder")
     opts = _options(options, config)
+    if opts.reverse_weight > 0 and model.r2l_decoder is None:
+        raise ValueError(
+            f"reverse_weight {opts.reverse_weight} needs a model with a "
+            "right-to-left decoder (model.decoder.num_r2l_layers > 0)"
+        )
     lang_dir = Path(lang_dir)
     sp = load_bpe(lang_dir / "bpe.model")
     graphs = load_graphs(
@@ -186,7 +198,7 @@ def decode_methods(
         model, cuts, config, device
     ):
         log_probs = model.ctc_log_probs(encoder_out)
-        scorer = _decoder_scorer(model, encoder_out, out_lens)
+        scorer = _decoder_scorer(model, encoder_out, out_lens, opts.reverse_weight)
         searcher = _decoder_search(model, encoder_out, out_lens, log_probs)
         hyps = decode_batch(
             methods, log_probs, out_lens, graphs, opts, scorer, searcher

@@ -5,7 +5,8 @@
 attention loss, utterances otherwise); the trainer divides by the number of
 encoder frames. By default ``att_weight = 1 - ctc_weight - mmi_weight``
 (WeNet's convention), so ``ctc_weight: 1`` trains CTC alone and drops the
-attention decoder.
+attention decoder. With a right-to-left decoder, ``att`` is
+``(1 - reverse_weight) * att_l2r + reverse_weight * att_r2l``.
 
 The whole computation sits in :class:`LossModule`'s ``forward`` because
 DistributedDataParallel synchronises gradients only for work done inside the
@@ -13,7 +14,7 @@ DistributedDataParallel synchronises gradients only for work done inside the
 """
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Literal, Optional, cast
+from typing import Dict, List, Literal, Optional, Tuple, cast
 
 import k2
 import torch
@@ -26,7 +27,13 @@ from asrk2.losses.focal import ctc_focal_loss, focal_loss, sigmoid_focal_loss
 from asrk2.losses.label_smoothing import label_smoothing_loss
 from asrk2.losses.mmi import LfMmiLoss, MmiOptions
 from asrk2.model.ctc_model import CtcModel
-from asrk2.model.decoder import IGNORE_ID, SOS_EOS_ID, add_sos_eos
+from asrk2.model.decoder import (
+    IGNORE_ID,
+    SOS_EOS_ID,
+    AttentionDecoder,
+    add_sos_eos,
+    reversed_tokens,
+)
 
 __all__ = ["LossConfig", "LossModule"]
 
@@ -50,6 +57,9 @@ class LossConfig:
       dice_weight: adds ``dice_weight *`` soft dice over the decoder's
         posteriors to the attention loss.
       dice_smooth: smoothing constant of the dice loss.
+      reverse_weight: share of the right-to-left decoder in the attention
+        loss, ``(1 - w) * l2r + w * r2l`` (WeNet's U2++); > 0 needs
+        ``model.decoder.num_r2l_layers > 0``.
       mmi: options of the LF-MMI loss (used when ``mmi_weight > 0``).
     """
 
@@ -63,6 +73,7 @@ class LossConfig:
     ctc_focal_gamma: float = 0.0
     dice_weight: float = 0.0
     dice_smooth: float = 1.0
+    reverse_weight: float = 0.0
     mmi: MmiOptions = field(default_factory=MmiOptions)
 
     def __post_init__(self) -> None:
@@ -75,6 +86,12 @@ class LossConfig:
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(
                 f"label_smoothing must be in [0, 1): {self.label_smoothing}"
+            )
+        if not 0.0 <= self.reverse_weight < 1.0:
+            raise ValueError(f"reverse_weight must be in [0, 1): {self.reverse_weight}")
+        if self.reverse_weight > 0 and self.attention_weight == 0:
+            raise ValueError(
+                "reverse_weight > 0 needs the attention decoder (att_weight > 0)"
             )
         if self.dice_weight > 0 and self.attention_weight == 0:
             raise ValueError(
@@ -113,6 +130,13 @@ class LossModule(nn.Module):
                 f"{'a' if model.decoder is not None else 'no'} decoder; set "
                 "model.decoder.num_layers > 0 exactly when att_weight > 0"
             )
+        if (config.reverse_weight > 0) != (model.r2l_decoder is not None):
+            raise ValueError(
+                f"reverse_weight {config.reverse_weight} but the model has "
+                f"{'a' if model.r2l_decoder is not None else 'no'} right-to-left "
+                "decoder; set model.decoder.num_r2l_layers > 0 exactly when "
+                "reverse_weight > 0"
+            )
         if config.mmi_weight > 0 and mmi is None:
             raise ValueError("mmi_weight > 0 needs an LfMmiLoss")
         self.model = model
@@ -126,13 +150,39 @@ class LossModule(nn.Module):
         out_lens: torch.Tensor,
         token_ids: List[List[int]],
     ) -> Dict[str, torch.Tensor]:
-        """Attention loss (and dice) sums of a batch."""
+        """Attention loss (and dice) sums of a batch; with ``reverse_weight``
+        the attention loss mixes in the right-to-left decoder's."""
+        cfg = self.config
+        decoder = self.model.decoder
+        assert decoder is not None  # __init__: a decoder iff attention_weight > 0
+        att, logits, ys_out = self._decoder_loss(
+            decoder, encoder_out, out_lens, token_ids
+        )
+        if cfg.reverse_weight > 0:
+            assert self.model.r2l_decoder is not None  # checked in __init__
+            r2l_att, _, _ = self._decoder_loss(
+                self.model.r2l_decoder, encoder_out, out_lens,
+                reversed_tokens(token_ids),
+            )  # fmt: skip
+            att = (1 - cfg.reverse_weight) * att + cfg.reverse_weight * r2l_att
+        parts = {"att": att}
+        if cfg.dice_weight > 0:
+            probs = logits.float().softmax(dim=-1)
+            parts["dice"] = dice_loss(probs, ys_out, smooth=cfg.dice_smooth)
+        return parts
+
+    def _decoder_loss(
+        self,
+        decoder: AttentionDecoder,
+        encoder_out: torch.Tensor,
+        out_lens: torch.Tensor,
+        token_ids: List[List[int]],
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One decoder's attention loss sum, its logits (N, U+1, V) and targets."""
         cfg = self.config
         ys_in, ys_out, ys_lens = add_sos_eos(
             token_ids, SOS_EOS_ID, SOS_EOS_ID, IGNORE_ID, encoder_out.device
         )
-        decoder = self.model.decoder
-        assert decoder is not None  # __init__: a decoder iff attention_weight > 0
         logits = decoder(encoder_out, out_lens, ys_in, ys_lens)
         if cfg.att_loss == "label_smoothing":
             att = label_smoothing_loss(logits, ys_out, cfg.label_smoothing)
@@ -145,11 +195,7 @@ class LossModule(nn.Module):
             att = sigmoid_focal_loss(
                 logits, ys_out, cfg.focal_gamma, cfg.focal_alpha, cfg.label_smoothing
             )
-        parts = {"att": att}
-        if cfg.dice_weight > 0:
-            probs = logits.float().softmax(dim=-1)
-            parts["dice"] = dice_loss(probs, ys_out, smooth=cfg.dice_smooth)
-        return parts
+        return att, logits, ys_out
 
     def forward(
         self,

@@ -1,14 +1,14 @@
 """The acoustic model: a conformer encoder with a CTC output layer and an
 optional transformer attention decoder (joint CTC/attention training)."""
 
-from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from dataclasses import dataclass, field, replace
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
 
 from asrk2.model.conformer import Conformer, ConformerConfig, StreamingState
-from asrk2.model.decoder import AttentionDecoder, DecoderConfig
+from asrk2.model.decoder import AttentionDecoder, DecoderConfig, reversed_tokens
 
 __all__ = ["CtcModelConfig", "CtcModel"]
 
@@ -44,7 +44,8 @@ class CtcModel(nn.Module):
     """Conformer encoder + dropout + linear + log-softmax over tokens.
 
     The encoder output is available on its own through :meth:`encode`; the
-    attention decoder (``self.decoder``, None when not configured) reads it.
+    attention decoder (``self.decoder``, None when not configured) reads it,
+    and so does the optional right-to-left decoder (``self.r2l_decoder``).
 
     Args:
       config: model hyper-parameters.
@@ -63,6 +64,12 @@ class CtcModel(nn.Module):
         if config.decoder.num_layers > 0:
             self.decoder = AttentionDecoder(
                 self.encoder.output_dim, config.vocab_size, config.decoder
+            )
+        self.r2l_decoder: Optional[AttentionDecoder] = None
+        if config.decoder.num_r2l_layers > 0:
+            r2l = replace(config.decoder, num_layers=config.decoder.num_r2l_layers)
+            self.r2l_decoder = AttentionDecoder(
+                self.encoder.output_dim, config.vocab_size, r2l
             )
 
     @property
@@ -149,6 +156,45 @@ class CtcModel(nn.Module):
             features, state, left_context_frames
         )
         return self.ctc_log_probs(encoder_out), state
+
+    def attention_scores(
+        self,
+        encoder_out: torch.Tensor,
+        out_lens: torch.Tensor,
+        token_ids: List[List[int]],
+        reverse_weight: float = 0.0,
+    ) -> torch.Tensor:
+        """Decoder log-probabilities of whole hypotheses, for rescoring.
+
+        With ``reverse_weight`` w > 0 (which needs ``self.r2l_decoder``) the
+        score is ``(1 - w) * log p_l2r(y <eos>) + w * log p_r2l(rev(y) <eos>)``,
+        as in WeNet's U2++ attention rescoring.
+
+        Args:
+          encoder_out: one row per hypothesis (N, T, d_model).
+          out_lens: valid frames (N,).
+          token_ids: N hypotheses (without sos/eos).
+          reverse_weight: weight of the right-to-left decoder, in [0, 1].
+        Returns:
+          Shape (N,).
+        Raises:
+          ValueError: no decoder, or ``reverse_weight > 0`` without a
+            right-to-left one.
+        """
+        if self.decoder is None:
+            raise ValueError("the model has no attention decoder")
+        scores = self.decoder.token_log_probs(encoder_out, out_lens, token_ids)
+        if reverse_weight == 0:
+            return scores
+        if self.r2l_decoder is None:
+            raise ValueError(
+                f"reverse_weight {reverse_weight} needs a right-to-left decoder "
+                "(model.decoder.num_r2l_layers > 0)"
+            )
+        r2l = self.r2l_decoder.token_log_probs(
+            encoder_out, out_lens, reversed_tokens(token_ids)
+        )
+        return (1 - reverse_weight) * scores + reverse_weight * r2l
 
     def num_params(self, trainable_only: bool = False) -> int:
         """Number of parameters (all, or only those with ``requires_grad``)."""

@@ -22,6 +22,7 @@ __all__ = [
     "AttentionDecoder",
     "add_sos_eos",
     "causal_mask",
+    "reversed_tokens",
 ]
 
 # Token id of <sos/eos> in asrk2's BPE lang dirs (asrk2.lang.bpe.SOS_EOS).
@@ -39,16 +40,28 @@ class DecoderConfig:
       num_heads: attention heads; must divide the encoder's ``d_model``.
       ffn_dim: hidden size of the feed-forward networks.
       dropout: dropout on embeddings, attention weights and residual branches.
+      num_r2l_layers: layers of a second, right-to-left decoder (WeNet's
+        U2++ bidirectional decoder), which reads the tokens in reverse
+        order; 0 (default) builds none. It is trained with
+        ``loss.reverse_weight`` and rescores with ``reverse_weight`` in
+        attention rescoring.
     """
 
     num_layers: int = 0
     num_heads: int = 4
     ffn_dim: int = 1024
     dropout: float = 0.1
+    num_r2l_layers: int = 0
 
     def __post_init__(self) -> None:
-        if self.num_layers < 0 or self.num_heads < 1 or self.ffn_dim < 1:
+        if (
+            min(self.num_layers, self.num_r2l_layers) < 0
+            or self.num_heads < 1
+            or self.ffn_dim < 1
+        ):
             raise ValueError(f"decoder sizes must be positive: {self}")
+        if self.num_r2l_layers > 0 and self.num_layers == 0:
+            raise ValueError("num_r2l_layers > 0 needs the left-to-right decoder too")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -56,6 +69,11 @@ class DecoderConfig:
 def causal_mask(size: int, device: torch.device) -> torch.Tensor:
     """Bool (size, size) mask, True above the diagonal: no token sees later ones."""
     return torch.ones(size, size, dtype=torch.bool, device=device).triu(1)
+
+
+def reversed_tokens(token_ids: Sequence[Sequence[int]]) -> List[List[int]]:
+    """Each sequence in reverse order: what the right-to-left decoder reads."""
+    return [list(ids)[::-1] for ids in token_ids]
 
 
 def add_sos_eos(
