@@ -6,6 +6,7 @@ import logging
 import multiprocessing
 import multiprocessing.util
 import os
+import platform
 import shutil
 import signal
 import sys
@@ -18,6 +19,7 @@ __all__ = [
     "atomic_path",
     "atomic_write_text",
     "children_die_with_parent",
+    "machine_info",
     "remove_stale_temporaries",
     "setup_logging",
 ]
@@ -150,4 +152,21 @@ def setup_logging(level: int = logging.INFO) -> None:
     """Configures a timestamped log format for command-line entry points."""
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s [%(name)s] %(message)s"
+    )
+
+
+def machine_info() -> str:
+    """Cores, CPU model and torch threads, for the results header."""
+    import torch  # here: the other helpers do not need it
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} cores, {model}, torch {torch.__version__} with "
+        f"{torch.get_num_threads()} threads, Python {platform.python_version()}"
     )

@@ -7,14 +7,13 @@ ratio is meaningful even on a noisy machine.
 """
 
 import os
-import platform
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional
 
-import torch
+from asrk2.utils import machine_info
 
 __all__ = [
     "Row", "DemoModel", "demo_model", "cwd", "machine_info", "timed", "best_of",
@@ -49,22 +48,6 @@ class Row:
         if self.comparison_value is None or self.comparison_value == 0:
             return None
         return self.value / self.comparison_value
-
-
-def machine_info() -> str:
-    """Cores, CPU model and torch threads, for the results header."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{os.cpu_count()} cores, {model}, torch {torch.__version__} with "
-        f"{torch.get_num_threads()} threads, Python {platform.python_version()}"
-    )
 
 
 @contextmanager

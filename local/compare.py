@@ -15,7 +15,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from asrk2.train.compare import markdown_table, plot_valid_wer, summarize
+from asrk2.train.compare import (
+    markdown_table,
+    plot_valid_wer,
+    results_document,
+    summarize,
+)
 from asrk2.utils import atomic_write_text
 
 
@@ -25,17 +30,33 @@ def main() -> None:
     )
     parser.add_argument("exp_dirs", type=Path, nargs="+")
     parser.add_argument("--test-set", default="test")
-    parser.add_argument("--out", type=Path, help="also write the table here")
+    parser.add_argument(
+        "--out", type=Path, help="also write a results file (header and table)"
+    )
     parser.add_argument("--plot", type=Path, help="PNG of the valid WER curves")
+    parser.add_argument(
+        "--command", default="local/compare.py", help="what made the runs, for --out"
+    )
+    parser.add_argument(
+        "--skip-missing", action="store_true",
+        help="list dirs without a finished epoch instead of failing on them",
+    )  # fmt: skip
     args = parser.parse_args()
-    try:
-        rows = [summarize(d, args.test_set) for d in args.exp_dirs]
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f"error: {e}")
-    table = markdown_table(rows)
-    print(table, end="")
+    rows, missing = [], []
+    for exp_dir in args.exp_dirs:
+        try:
+            rows.append(summarize(exp_dir, args.test_set))
+        except (FileNotFoundError, ValueError) as e:
+            if not args.skip_missing:
+                sys.exit(f"error: {e}")
+            print(f"skipped: {e}", file=sys.stderr)
+            missing.append(str(exp_dir))
+    if not rows:
+        sys.exit("error: no experiment has a finished epoch")
+    print(markdown_table(rows), end="")
     if args.out:
-        atomic_write_text(args.out, table)
+        text = results_document(rows, args.command, missing, args.test_set)
+        atomic_write_text(args.out, text)
     if args.plot:
         plot_valid_wer(rows, args.plot)
 

@@ -59,7 +59,8 @@ def test_compare_prints_the_expected_table(tmp_path: Path):
     png = tmp_path / "curves.png"
     run = subprocess.run(
         [sys.executable, str(ROOT / "local" / "compare.py"), str(a), str(b),
-         "--out", str(tmp_path / "table.md"), "--plot", str(png)],
+         "--out", str(tmp_path / "table.md"), "--plot", str(png),
+         "--command", "make compare COMPARE_EPOCHS=2"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     params = [CtcModel(c.model).num_params() / 1e6 for c in (ctc, att)]
@@ -74,8 +75,28 @@ def test_compare_prints_the_expected_table(tmp_path: Path):
         " | 2 | 1.250 | 1.125 | 1 | 28.00 | – | – | 6.00 |\n"
     )
     assert params[1] > params[0]  # the attention decoder is counted
-    assert (tmp_path / "table.md").read_text() == run.stdout
+    document = (tmp_path / "table.md").read_text()
+    assert run.stdout in document
+    assert document.startswith("# Comparison of experiments\n\nMade by "
+                               "`make compare COMPARE_EPOCHS=2` on ")  # fmt: skip
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_dirs_without_a_finished_epoch_are_listed_with_skip_missing(tmp_path: Path):
+    done = _experiment(tmp_path, "ctc", _tiny(), {"ctc-greedy": 30.5})
+    failed = tmp_path / "mmi"
+    failed.mkdir()
+    out = tmp_path / "RESULTS.md"
+    cmd = [sys.executable, str(ROOT / "local" / "compare.py"), str(done), str(failed),
+           "--out", str(out)]  # fmt: skip
+    assert subprocess.run(cmd, capture_output=True).returncode != 0
+    assert not out.exists()
+    run = subprocess.run(
+        cmd + ["--skip-missing"], capture_output=True, text=True, check=True
+    )
+    assert f"{failed}: no config.yaml" in run.stderr
+    assert run.stdout.count("\n") == 3  # header, rule, the one finished row
+    assert f"(no finished epoch): `{failed}`" in out.read_text()
 
 
 def test_a_dir_that_is_not_an_experiment_is_named(tmp_path: Path):
@@ -97,3 +118,52 @@ def test_loss_description(ctc, att, mmi, expected):
 
     config = _tiny(ctc_weight=ctc, att_weight=att, mmi_weight=mmi)
     assert loss_description(config) == expected
+
+
+RECIPE = ROOT / "egs/synth/ASR"
+
+
+def test_the_recipe_variants_load_and_each_gets_the_methods_that_fit():
+    from asrk2.train.variants import load_variants, methods_for, variant_config
+
+    variants = load_variants(RECIPE / "conf/compare.yaml")
+    configs = {v.name: variant_config(RECIPE / "conf/demo.yaml", v) for v in variants}
+    assert methods_for(configs["ctc"]) == ["ctc-greedy", "hlg-1best"]
+    assert methods_for(configs["att-only"]) == ["attention-beam-search"]
+    assert methods_for(configs["ctc-att"]) == [
+        "ctc-greedy", "hlg-1best", "attention-beam-search", "attention-rescoring"
+    ]  # fmt: skip
+    assert methods_for(configs["mmi"]) == ["ctc-greedy", "hlg-1best"]
+    # The group's overrides come first, the variant's own after them.
+    att = next(v for v in variants if v.name == "ctc-att")
+    assert att.overrides[0] == "model.decoder.num_layers=2"
+    assert att.overrides[-1] == "loss.label_smoothing=0.0"
+    assert configs["ctc-att-r2l"].loss.reverse_weight == 0.3
+    assert {c.lang.nbpe for c in configs.values()} == {100, 200, 500}
+
+
+def test_train_variants_lists_and_rejects_what_it_cannot_run(tmp_path: Path):
+    script = [sys.executable, str(ROOT / "local/train_variants.py"),
+              "--config", "conf/demo.yaml", "--variants", "conf/compare.yaml",
+              "--exp-root", "exp/compare"]  # fmt: skip
+    run = subprocess.run(script + ["--list-nbpe"], cwd=RECIPE, capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    assert run.stdout.split() == ["100", "200", "500"]
+    only = ["--only", "mmi", "--only", "ctc"]
+    run = subprocess.run(script + ["--list-dirs"] + only, cwd=RECIPE,
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert run.stdout.split() == ["exp/compare/ctc", "exp/compare/mmi"]
+    run = subprocess.run(script + ["--only", "nope"], cwd=RECIPE, capture_output=True,
+                         text=True)  # fmt: skip
+    assert run.returncode != 0 and "unknown variants ['nope']" in run.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("variants:\n  - name: x\n    include: [missing]\n")
+    run = subprocess.run(script[:4] + ["--variants", str(bad), "--exp-root", "e",
+                                       "--list-dirs"],
+                         cwd=RECIPE, capture_output=True, text=True)  # fmt: skip
+    assert run.returncode != 0 and "unknown groups ['missing']" in run.stderr
+    bad.write_text("variants:\n  - name: x\n    overrides: [loss.nope=1]\n")
+    run = subprocess.run(script[:4] + ["--variants", str(bad), "--exp-root", "e",
+                                       "--list-dirs"],
+                         cwd=RECIPE, capture_output=True, text=True)  # fmt: skip
+    assert run.returncode != 0 and "unknown key 'nope'" in run.stderr

@@ -14,6 +14,7 @@ Example::
 
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -21,7 +22,7 @@ from asrk2.config import load_yaml
 from asrk2.decode.scoring import read_wer_summary
 from asrk2.experiment import ExperimentConfig
 from asrk2.model.ctc_model import CtcModel
-from asrk2.utils import atomic_path
+from asrk2.utils import atomic_path, machine_info
 
 __all__ = [
     "TABLE_METHODS",
@@ -30,6 +31,7 @@ __all__ = [
     "loss_description",
     "markdown_table",
     "plot_valid_wer",
+    "results_document",
 ]
 
 # Decoding methods with a column of their own; a method with several scales
@@ -154,6 +156,40 @@ def markdown_table(rows: Sequence[ExperimentSummary]) -> str:
         ] + [_cell(r.wer.get(m)) for m in TABLE_METHODS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def results_document(
+    rows: Sequence[ExperimentSummary],
+    command: str,
+    missing: Sequence[str] = (),
+    test_set: str = "test",
+) -> str:
+    """A RESULTS.md: what made it and on which machine, the table, the gaps.
+
+    Args:
+      rows: one summary per experiment, in table order.
+      command: the command that made the runs (shown verbatim).
+      missing: experiment dirs with no finished epoch (listed, not tabled).
+      test_set: the decoded set the WER columns are of.
+    """
+    lines = [
+        "# Comparison of experiments",
+        "",
+        f"Made by `{command}` on {machine_info()}, {date.today().isoformat()}.",
+        "",
+        f"WER columns: % on the `{test_set}` set; a method with several scales "
+        "shows its best one (chosen on that set). Train/valid loss: per frame, "
+        "last epoch, of each experiment's own loss (not comparable across "
+        "losses). Skipped: batches with a non-finite loss. `–`: the method "
+        "does not fit the model or was not run.",
+        "",
+        markdown_table(rows).rstrip("\n"),
+        "",
+    ]
+    if missing:
+        lines += ["Not trained yet or failed (no finished epoch): "
+                  + ", ".join(f"`{m}`" for m in missing), ""]  # fmt: skip
+    return "\n".join(lines)
 
 
 def plot_valid_wer(rows: Sequence[ExperimentSummary], png_path: Path) -> None:

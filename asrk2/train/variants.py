@@ -3,10 +3,12 @@
 A variant is a name and a list of ``key.path=value`` overrides of the base
 YAML config (the same syntax as ``local/train.py --set``). Each variant trains
 in its own experiment directory with the same epochs, then decodes the test set
-with ``ctc-greedy`` (the acoustic model alone, no lexicon or LM). A variant
-whose ``result.json`` was made from the same base config, overrides and
-training manifest is not run again, so an interrupted comparison resumes
-where it stopped (and a half-trained variant resumes from its checkpoint).
+with the methods asked for (default ``ctc-greedy``: the acoustic model alone, no
+lexicon or LM). A variant whose ``result.json`` was made from the same base
+config, overrides and training manifest and has every method's WER is not run
+again; one that lacks a method is only decoded again. So an interrupted
+comparison resumes where it stopped (and a half-trained variant resumes from
+its checkpoint).
 
 Training and decoding run as subprocesses of ``local/train.py`` and
 ``local/decode.py``: exactly the code path of a recipe, one job at a time
@@ -22,12 +24,22 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
+from asrk2.config import load_yaml
 from asrk2.decode.scoring import read_wer_summary
+from asrk2.experiment import ExperimentConfig
 from asrk2.utils import atomic_write_text
 
-__all__ = ["Variant", "VariantResult", "run_variant"]
+__all__ = [
+    "Variant",
+    "VariantList",
+    "VariantResult",
+    "load_variants",
+    "methods_for",
+    "run_variant",
+    "variant_config",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +48,49 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 @dataclass
 class Variant:
-    """A named set of config overrides."""
+    """A named set of config overrides.
+
+    Attributes:
+      name: the variant (also its experiment directory's name).
+      overrides: ``key.path=value`` items, applied in order.
+      include: names of :class:`VariantList` groups whose overrides come first
+        (e.g. one ``decoder`` group shared by every attention variant).
+      decode_args: more ``local/decode.py`` options for this variant (e.g.
+        ``--reverse-weight=0.3``).
+    """
 
     name: str
     overrides: List[str] = field(default_factory=list)
+    include: List[str] = field(default_factory=list)
+    decode_args: List[str] = field(default_factory=list)
+
+
+@dataclass
+class VariantList:
+    """The variants of one comparison, as loaded from YAML (``conf/compare.yaml``).
+
+    Attributes:
+      groups: named override lists that variants ``include`` (their own
+        ``include`` is ignored).
+      variants: the variants, in the order they run and are reported.
+    """
+
+    groups: List[Variant] = field(default_factory=list)
+    variants: List[Variant] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        groups = {g.name for g in self.groups}
+        for v in self.variants:
+            unknown = [g for g in v.include if g not in groups]
+            if unknown:
+                raise ValueError(f"variant {v.name!r}: unknown groups {unknown}")
+        names = [v.name for v in self.variants]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"variant names must be unique: {repeated}")
+        bad = [n for n in names if not n or "/" in n or n.startswith(".")]
+        if bad:
+            raise ValueError(f"variant names must be directory names: {bad}")
 
 
 @dataclass
@@ -49,12 +100,13 @@ class VariantResult:
     Attributes:
       name: the variant.
       overrides: its overrides.
-      wer: ctc-greedy WER (%) on the test cuts.
+      wer: WER (%) on the test cuts of the first method decoded.
       valid_wer: greedy WER (%) on the validation cuts after the last epoch.
       train_loss, valid_loss: per-frame losses of the last epoch.
       steps: optimizer steps taken.
       train_seconds: seconds of the training loop (all epochs).
       fingerprint: identifies the base config, overrides and training data.
+      wers: WER (%) per decoding setting (``wer-summary`` keys).
     """
 
     name: str
@@ -66,6 +118,14 @@ class VariantResult:
     steps: int
     train_seconds: float
     fingerprint: str = ""
+    wers: Dict[str, float] = field(default_factory=dict)
+
+    def has_methods(self, methods: Sequence[str]) -> bool:
+        """Whether every method has a WER (a result made before ``wers``
+        existed has only the ctc-greedy one, in ``wer``)."""
+        if not self.wers:
+            return list(methods) == ["ctc-greedy"]
+        return all(any(k.startswith(m) for k in self.wers) for m in methods)
 
 
 def _fingerprint(config: Path, overrides: List[str], train_cuts: Path) -> str:
@@ -98,6 +158,8 @@ def run_variant(
     lang_dir: Path,
     num_epochs: int,
     extra_overrides: Optional[List[str]] = None,
+    methods: Sequence[str] = ("ctc-greedy",),
+    decode_args: Sequence[str] = (),
 ) -> VariantResult:
     """Trains and scores one variant, or returns its stored result.
 
@@ -110,6 +172,8 @@ def run_variant(
         and ``local/decode.py``, relative to ``recipe`` or absolute.
       num_epochs: the budget, the same for every variant.
       extra_overrides: appended to every variant's (e.g. thread counts).
+      methods: ``local/decode.py`` methods, decoded in one run.
+      decode_args: more ``local/decode.py`` options (e.g. ``--beam-size 4``).
     Returns:
       The variant's result, also saved as ``<exp_dir>/result.json``.
     """
@@ -123,10 +187,10 @@ def run_variant(
         train_path = recipe / train_path
     fingerprint = _fingerprint(Path(config), overrides, train_path)
     if result_path.is_file():
-        stored = json.loads(result_path.read_text())
-        if stored.get("fingerprint") == fingerprint:
+        stored = VariantResult(**json.loads(result_path.read_text()))
+        if stored.fingerprint == fingerprint and stored.has_methods(methods):
             log.info("Variant %s is up to date (%s)", variant.name, result_path)
-            return VariantResult(**stored)
+            return stored
     if (exp_dir / "fingerprint").is_file() and (
         (exp_dir / "fingerprint").read_text() != fingerprint
     ):
@@ -142,27 +206,76 @@ def run_variant(
     ]  # fmt: skip
     for item in overrides:
         train += ["--set", item]
-    _run(train, recipe, exp_dir / "train.log")
+    if not (exp_dir / f"epoch-{num_epochs}.pt").is_file():
+        _run(train, recipe, exp_dir / "train.log")
     decode = [
         sys.executable, str(ROOT / "local/decode.py"), "--exp-dir", str(exp_dir),
         "--lang-dir", str(lang_dir), "--cuts", str(test_cuts), "--test-set", "test",
-        "--epoch", str(num_epochs), "--avg", "1", "--method", "ctc-greedy",
+        "--epoch", str(num_epochs), "--avg", "1",
     ]  # fmt: skip
-    _run(decode, recipe, exp_dir / "decode.log")
-    wer = read_wer_summary(exp_dir / "decode/wer-summary-test.txt")["ctc-greedy"]
+    for method in methods:
+        decode += ["--method", method]
+    _run(decode + list(decode_args), recipe, exp_dir / "decode.log")
+    wers = read_wer_summary(exp_dir / "decode/wer-summary-test.txt")
     lines = (exp_dir / "metrics.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in lines]
     last = rows[-1]
     result = VariantResult(
         name=variant.name,
         overrides=overrides,
-        wer=wer,
+        wer=next(iter(wers.values())),
         valid_wer=float(last["valid_wer"]),
         train_loss=float(last["train_loss"]),
         valid_loss=float(last["valid_loss"]),
         steps=int(last["step"]),
         train_seconds=float(sum(r["seconds"] for r in rows)),
         fingerprint=fingerprint,
+        wers=wers,
     )
     atomic_write_text(result_path, json.dumps(asdict(result), indent=1) + "\n")
     return result
+
+
+def load_variants(path: Union[str, Path]) -> List[Variant]:
+    """The variants of a YAML file (a :class:`VariantList`), groups expanded.
+
+    Raises:
+      ConfigError: an unknown key, a repeated name or an unknown group.
+    """
+    spec = load_yaml(VariantList, path)
+    groups = {g.name: g.overrides for g in spec.groups}
+    return [
+        Variant(
+            v.name,
+            [o for g in v.include for o in groups[g]] + v.overrides,
+            decode_args=v.decode_args,
+        )
+        for v in spec.variants
+    ]
+
+
+def variant_config(base_config: Union[str, Path], variant: Variant) -> ExperimentConfig:
+    """The experiment config a variant trains with (base file + overrides).
+
+    Raises:
+      ConfigError: an override names an unknown key or gives a bad value.
+    """
+    return load_yaml(ExperimentConfig, base_config, variant.overrides)
+
+
+def methods_for(config: ExperimentConfig) -> List[str]:
+    """The decoding methods that fit a model trained with ``config``.
+
+    The CTC output layer is trained by CTC or MMI; only then do the lattice
+    methods (and the n-best that attention rescoring rescores) mean anything.
+    The attention methods need the decoder, which exists iff the attention
+    loss has a weight.
+    """
+    loss = config.loss
+    ctc_head = loss.ctc_weight > 0 or loss.mmi_weight > 0
+    methods = ["ctc-greedy", "hlg-1best"] if ctc_head else []
+    if loss.attention_weight > 0:
+        methods.append("attention-beam-search")
+        if ctc_head:
+            methods.append("attention-rescoring")
+    return methods
