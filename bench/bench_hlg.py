@@ -33,7 +33,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import numpy as np
 
 from asrk2.data.sentences import SentenceGenerator
-from asrk2.lang import graphs, ngram
+from asrk2.lang import graphs, kneser_ney
 from asrk2.lang.lexicon import (
     add_disambig_symbols,
     add_disambig_tokens,
@@ -147,9 +147,18 @@ def _synthetic_text(words: Sequence[str], seed: int) -> List[str]:
 
 def _large_lang(workdir: Path) -> Tuple[Path, List[str]]:
     """Writes tokens, words, lexicon, L_disambig of the 200k case; returns text."""
+    lang, words = large_lang_dir(workdir, _synthetic_lexicon(random.Random(0)))
+    return lang, _synthetic_text(words, seed=1)
+
+
+def large_lang_dir(
+    workdir: Path, spelled: Tuple[List[str], List[Tuple[str, List[str]]]]
+) -> Tuple[Path, List[str]]:
+    """Writes tokens, words, lexicon and L_disambig of a synthetic lexicon
+    (pieces, (word, pieces) pairs); returns the lang dir and the words."""
     lang = workdir / "lang_200k"
     lang.mkdir(parents=True, exist_ok=True)
-    pieces, lexicon = _synthetic_lexicon(random.Random(0))
+    pieces, lexicon = spelled
     tokens = {t: i for i, t in enumerate(["<blk>", "<sos/eos>", "<unk>"] + pieces)}
     lexicon = [("<unk>", ["<unk>"])] + lexicon
     word2id = make_word_table(w for w, _ in lexicon)
@@ -162,18 +171,18 @@ def _large_lang(workdir: Path) -> Tuple[Path, List[str]]:
         lexicon_disambig, tokens_disambig, word2id, need_self_loops=True
     )
     graphs.save_fsa(L, lang / "L_disambig.pt")
-    return lang, _synthetic_text([w for w, _ in lexicon[1:]], seed=1)
+    return lang, [w for w, _ in lexicon[1:]]
 
 
 def _write_G(lang: Path, text: List[str], min_counts: Sequence[int]) -> float:
-    """Trains the pruned 3-gram, writes G_3_gram.pt; returns the training seconds."""
+    """Trains the pruned 3-gram, writes G_3_gram.pt; returns the seconds of
+    training and writing the ARPA file."""
     vocab = [
         w for w in (lang / "words.txt").read_text().split()[::2] if w[0] not in "<#"
     ]
     start = time.perf_counter()
-    lm = ngram.train_kneser_ney(text, 3, vocabulary=vocab, min_counts=list(min_counts))
+    kneser_ney.train_arpa(text, lang / "lm_3.arpa", 3, vocab, list(min_counts))
     seconds = time.perf_counter() - start
-    ngram.write_arpa(lm, lang / "lm_3.arpa")
     graphs.save_fsa(
         graphs.fst_text_to_G(
             graphs.arpa_to_fst_text(lang / "lm_3.arpa", lang / "words.txt")
@@ -267,7 +276,8 @@ def run(workdir: Path) -> List[Row]:
                     f"KN 3-gram training, {words:,} words of text",
                     lm_s,
                     "s",
-                    note="pure Python, asrk2.lang.ngram, incl. counting and pruning",
+                    note="asrk2.lang.kneser_ney (numpy), counting, pruning and "
+                    "writing the ARPA file",
                 )
             )
         else:

@@ -19,6 +19,10 @@ follows Chen & Goodman (1998) as KenLM's ``lmplz`` does:
 Optional count pruning drops rare higher-order n-grams and recomputes the
 back-off weights so that the pruned model is normalised again (as SRILM does).
 
+Training runs on integer arrays (:mod:`asrk2.lang.kneser_ney`, which also
+writes ARPA files of 100M-word text directly); this module holds the model
+as Python dicts, to query it, and reads and writes ARPA files of it.
+
 Example::
 
     lm = train_kneser_ney(["TURN ON THE LIGHTS", "TURN OFF THE FAN"], order=3)
@@ -32,8 +36,10 @@ import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from asrk2.lang import kneser_ney
+from asrk2.lang.kneser_ney import BOS, EOS, UNK, discounts_from_counts
 from asrk2.utils import atomic_path
 
 __all__ = [
@@ -44,19 +50,13 @@ __all__ = [
     "count_ngrams",
     "kneser_ney_discounts",
     "train_kneser_ney",
-    "prune_by_count",
+    "arrays_to_lm",
     "compute_backoffs",
     "write_arpa",
     "read_arpa",
 ]
 
 log = logging.getLogger(__name__)
-
-BOS = "<s>"
-EOS = "</s>"
-UNK = "<unk>"
-# ARPA's log10 of zero, the probability of predicting <s>.
-LOG10_ZERO = -99.0
 
 Ngram = Tuple[str, ...]
 Discounts = Tuple[float, float, float]
@@ -160,82 +160,16 @@ def count_ngrams(sentences: Iterable[Sequence[str]], order: int) -> List[Counter
     return counts
 
 
-def _adjusted_counts(raw: List[Counter]) -> List[Dict[Ngram, int]]:
-    """Kneser-Ney counts: raw at the top order, continuation counts below."""
-    order = len(raw)
-    adjusted: List[Dict[Ngram, int]] = [dict() for _ in range(order)]
-    adjusted[-1] = dict(raw[-1])
-    for n in range(order - 1, 0, -1):
-        # Keys of raw[n] are distinct (n+1)-grams, so this counts distinct
-        # left extensions of each n-gram.
-        cont = Counter(g[1:] for g in raw[n])
-        for g, c in raw[n - 1].items():
-            if g[0] == BOS:
-                cont[g] = c
-        adjusted[n - 1] = dict(cont)
-    adjusted[0].pop((BOS,), None)
-    return adjusted
-
-
 def kneser_ney_discounts(counts: Iterable[int]) -> Discounts:
     """Modified Kneser-Ney discounts ``(D1, D2, D3+)`` of one order.
 
     Args:
       counts: the (adjusted) counts of every n-gram of that order.
     Returns:
-      Chen & Goodman's estimates from the counts of counts ``t1..t4``; when
-      some ``tk`` is 0 or an estimate falls outside ``(0, k)``, the single
-      absolute discount ``t1 / (t1 + 2 t2)`` (0.5 if undefined) for all three.
+      See :func:`asrk2.lang.kneser_ney.discounts_from_counts`.
     """
     t = Counter(c for c in counts if c <= 4)
-    t1, t2, t3, t4 = (t[k] for k in (1, 2, 3, 4))
-    if t1 and t2 and t3 and t4:
-        y = t1 / (t1 + 2 * t2)
-        d = (1 - 2 * y * t2 / t1, 2 - 3 * y * t3 / t2, 3 - 4 * y * t4 / t3)
-        if all(0 < dk < k for k, dk in enumerate(d, 1)):
-            return d
-    y = t1 / (t1 + 2 * t2) if t1 and t2 else 0.5
-    return (y, y, y)
-
-
-def _interpolate(
-    adjusted: Dict[Ngram, int],
-    discounts: Discounts,
-    lower: Dict[Ngram, float],
-    uniform: float,
-) -> Tuple[Dict[Ngram, float], Dict[Ngram, float]]:
-    """One order of interpolated KN: probabilities and gammas of the histories.
-
-    Args:
-      adjusted: KN counts of this order's n-grams.
-      discounts: ``(D1, D2, D3+)`` of this order.
-      lower: interpolated probabilities of the order below (empty for unigrams).
-      uniform: ``1 / |V|``, the distribution below unigrams.
-    Returns:
-      ``(probs, gammas)``: ``p(w | h)`` per n-gram and ``gamma(h)`` per history.
-    """
-    total: Dict[Ngram, int] = defaultdict(int)
-    mass: Dict[Ngram, float] = defaultdict(float)
-    for g, c in adjusted.items():
-        total[g[:-1]] += c
-        mass[g[:-1]] += discounts[min(c, 3) - 1]
-    gammas = {h: mass[h] / total[h] for h in total}
-    probs: Dict[Ngram, float] = {}
-    for g, c in adjusted.items():
-        h = g[:-1]
-        below = lower[g[1:]] if len(g) > 1 else uniform
-        probs[g] = (c - discounts[min(c, 3) - 1]) / total[h] + gammas[h] * below
-    return probs, gammas
-
-
-def _map_oovs(
-    sentences: Iterable[str], vocabulary: Optional[Set[str]], unk: str
-) -> Iterable[List[str]]:
-    for sentence in sentences:
-        words = sentence.split()
-        if vocabulary is not None:
-            words = [w if w in vocabulary else unk for w in words]
-        yield words
+    return discounts_from_counts(t[1], t[2], t[3], t[4])
 
 
 def train_kneser_ney(
@@ -245,90 +179,42 @@ def train_kneser_ney(
     min_counts: Optional[Sequence[int]] = None,
     unk: str = UNK,
 ) -> NgramLM:
-    """Trains an interpolated modified Kneser-Ney LM.
+    """Trains an interpolated modified Kneser-Ney LM, as a model in memory.
+
+    The estimation is :mod:`asrk2.lang.kneser_ney`'s; this returns it as an
+    :class:`NgramLM` (one dict entry per n-gram), for models small enough to
+    query in Python. For large text write the ARPA file directly with
+    :func:`asrk2.lang.kneser_ney.train_arpa`.
 
     Args:
-      sentences: normalised sentences, words separated by white space.
+      sentences: normalised sentences, words separated by white space; blank
+        lines and lines of only ``unk`` are skipped (and counted in the log).
       order: the n-gram order, e.g. 3 for the decoding graph, 4 for rescoring.
       vocabulary: if given, the words the model predicts: words outside it
         are counted as ``unk``, and words in it never seen get the uniform
         share of the unigram distribution. By default, the words of the text.
       min_counts: optional raw-count threshold per order (``min_counts[n-1]``
-        for order n; unigrams are never pruned), see :func:`prune_by_count`.
+        for order n; unigrams are never pruned), see
+        :func:`asrk2.lang.kneser_ney.prune_ngrams`.
       unk: the unknown word, always in the model.
     Returns:
       The model, normalised: each history's probabilities sum to one over
       the vocabulary plus ``</s>`` and ``unk``.
     """
-    if min_counts is not None and len(min_counts) != order:
-        raise ValueError(f"need {order} min_counts, got {list(min_counts)}")
-    vocab = set(vocabulary) - {BOS, EOS} if vocabulary is not None else None
-    raw = count_ngrams(_map_oovs(sentences, vocab, unk), order)
-    if not raw[0]:
-        raise ValueError("cannot train an LM on no sentences")
-    adjusted = _adjusted_counts(raw)
-    words = {g[0] for g in adjusted[0]} | {EOS, unk} | (vocab or set())
-    uniform = 1.0 / len(words)
-    probs: List[Dict[Ngram, float]] = []
-    gammas: List[Dict[Ngram, float]] = []
-    for n in range(1, order + 1):
-        discounts = kneser_ney_discounts(adjusted[n - 1].values())
-        log.debug("order %d discounts %s", n, discounts)
-        p, g = _interpolate(
-            adjusted[n - 1], discounts, probs[-1] if probs else {}, uniform
-        )
-        probs.append(p)
-        gammas.append(g)
-    root_gamma = gammas[0][()]
-    for w in words:
-        probs[0].setdefault((w,), root_gamma * uniform)
-    logprobs = [{g: math.log10(p) for g, p in level.items()} for level in probs]
-    logprobs[0][(BOS,)] = LOG10_ZERO
-    backoffs = [
-        {h: math.log10(x) for h, x in gammas[n].items()} for n in range(1, order)
-    ]
-    lm = NgramLM(logprobs, backoffs, unk)
-    if min_counts is not None and any(c > 1 for c in list(min_counts)[1:]):
-        lm = prune_by_count(lm, raw, min_counts)
-    return lm
+    arrays = kneser_ney.train_arrays(sentences, order, vocabulary, min_counts, unk=unk)
+    return arrays_to_lm(arrays)
 
 
-def prune_by_count(
-    lm: NgramLM, raw_counts: List[Counter], min_counts: Sequence[int]
-) -> NgramLM:
-    """Drops n-grams seen fewer than ``min_counts[n-1]`` times, renormalising.
-
-    An n-gram that is a prefix or suffix of a kept higher-order n-gram is
-    kept too, as the ARPA format needs its history and back-off states.
-    Unigrams are never dropped.
-
-    Args:
-      lm: a model trained on ``raw_counts``.
-      raw_counts: from :func:`count_ngrams`, one Counter per order.
-      min_counts: one threshold per order (the unigram one is ignored).
-    Returns:
-      A new model with recomputed back-off weights.
-    """
-    if len(min_counts) != lm.order:
-        raise ValueError(f"need {lm.order} min_counts, got {list(min_counts)}")
-    kept: List[Dict[Ngram, float]] = [dict(x) for x in lm.logprobs]
-    needed: Set[Ngram] = set()
-    for n in range(lm.order, 1, -1):
-        counts, threshold = raw_counts[n - 1], min_counts[n - 1]
-        kept[n - 1] = {
-            g: lp
-            for g, lp in lm.logprobs[n - 1].items()
-            if counts[g] >= threshold or g in needed
-        }
-        needed = {g[:-1] for g in kept[n - 1]} | {g[1:] for g in kept[n - 1]}
-    pruned = NgramLM(kept, [], lm.unk)
-    pruned.backoffs = compute_backoffs(pruned)
-    log.info(
-        "pruned n-grams per order %s -> %s",
-        [len(x) for x in lm.logprobs],
-        [len(x) for x in kept],
-    )
-    return pruned
+def arrays_to_lm(arrays: "kneser_ney.NgramArrays") -> NgramLM:
+    """An estimated :class:`~asrk2.lang.kneser_ney.NgramArrays` as an NgramLM."""
+    logprobs: List[Dict[Ngram, float]] = []
+    backoffs: List[Dict[Ngram, float]] = []
+    for n, level in enumerate(arrays.orders, 1):
+        grams = kneser_ney.ngram_tuples(arrays, n)
+        logprobs.append(dict(zip(grams, level.log10_prob.tolist())))
+        bows = level.log10_backoff.tolist() if n < arrays.order else []
+        backoffs.append({g: b for g, b in zip(grams, bows) if not math.isnan(b)})
+    return NgramLM(logprobs, backoffs[:-1], arrays.unk)
 
 
 def compute_backoffs(lm: NgramLM) -> List[Dict[Ngram, float]]:

@@ -28,7 +28,7 @@ import logging
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from asrk2.lang import graphs, ngram
+from asrk2.lang import graphs, kneser_ney, ngram
 from asrk2.lang.bpe import load_bpe, train_bpe
 from asrk2.lang.lexicon import (
     EPS,
@@ -261,8 +261,7 @@ def prepare_lms(
         arpa = lang_dir / f"lm_{n}.arpa"
         if not _skip(f"{n}-gram LM", [arpa], [text, words_txt, params]):
             vocab = [w for w in read_symbol_table(words_txt) if w not in _NOT_LM_WORDS]
-            lm = ngram.train_kneser_ney(text.read_text().splitlines(), n, vocab, prune)
-            ngram.write_arpa(lm, arpa)
+            kneser_ney.train_arpa(text, arpa, n, vocab, prune)
         fst_txt, pt = lang_dir / f"G_{n}_gram.fst.txt", lang_dir / f"G_{n}_gram.pt"
         if not _skip(f"G {n}-gram", [fst_txt, pt], [arpa, words_txt]):
             fst = graphs.arpa_to_fst_text(arpa, words_txt)
