@@ -14,6 +14,11 @@ DDP on 2 machines with 4 GPUs each (run on both; exp-dir on a shared filesystem)
     torchrun --nnodes 2 --nproc_per_node 4 --rdzv_backend c10d \
         --rdzv_endpoint HOST_OF_NODE0:29400 --rdzv_id myjob local/train.py ...
 
+From lhotse Shar shards instead of a manifest (local/export_shar.py writes
+them; each rank and dataloader worker reads its own shards):
+    ... local/train.py --config ... --set data.shar_dir=data/shar/train \
+        --valid-cuts ... (no --train-cuts)
+
 Continue an interrupted run exactly where its last checkpoint left it:
     ... local/train.py ... --resume              # latest checkpoint in --exp-dir
     ... local/train.py ... --resume exp/demo/checkpoint-2000.pt
@@ -29,8 +34,11 @@ import logging  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from lhotse import CutSet  # noqa: E402
+
 from asrk2.config import ConfigError, load_yaml  # noqa: E402
 from asrk2.data.manifests import load_cuts_or_exit  # noqa: E402
+from asrk2.data.shar import SharCuts, SharError  # noqa: E402
 from asrk2.experiment import ExperimentConfig  # noqa: E402
 from asrk2.train.distributed import dist_info_from_env  # noqa: E402
 from asrk2.train.trainer import train  # noqa: E402
@@ -42,7 +50,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--config", type=Path, required=True)
-    parser.add_argument("--train-cuts", type=Path, required=True)
+    parser.add_argument(
+        "--train-cuts", type=Path, help="required unless data.shar_dir is set"
+    )
     parser.add_argument("--valid-cuts", type=Path, required=True)
     parser.add_argument("--lang-dir", type=Path, required=True)
     parser.add_argument("--exp-dir", type=Path, required=True)
@@ -67,9 +77,21 @@ def main() -> None:
     except ConfigError as e:
         sys.exit(f"error: {e}")
     resume = True if args.resume == "latest" else args.resume
+    if config.data.shar_dir:
+        try:
+            # All shards in order: global CMVN (its first cuts) and the MMI
+            # bigram read it; the training loader splits them by rank.
+            train_cuts = CutSet(SharCuts(config.data.shar_dir, split=False,
+                                         shuffle_shards=False))  # fmt: skip
+        except SharError as e:
+            sys.exit(f"error: {e}")
+    elif args.train_cuts is None:
+        sys.exit("error: --train-cuts is required unless data.shar_dir is set")
+    else:
+        train_cuts = load_cuts_or_exit(args.train_cuts)
     last = train(
         config,
-        load_cuts_or_exit(args.train_cuts),
+        train_cuts,
         load_cuts_or_exit(args.valid_cuts),
         args.lang_dir,
         args.exp_dir,

@@ -140,5 +140,42 @@ def _worker(out_dir: Path) -> None:
     cleanup_distributed()
 
 
+def _shar_worker(out_dir: Path) -> None:
+    """Two epochs from Shar shards that split unevenly between the 2 ranks."""
+    cuts = CutSet.from_file(out_dir / "cuts.jsonl.gz").to_eager()
+    data = copy.deepcopy(TINY)
+    data["data"]["shar_dir"] = str(out_dir / "shar")
+    data["train"].update(num_epochs=2)
+    config = from_dict(ExperimentConfig, data)
+    trainer = Trainer(config, cuts, cuts, out_dir / "lang", out_dir / "exp-shar", "cpu")
+    trainer.fit()
+    cleanup_distributed()
+
+
+@pytest.mark.slow
+def test_ddp_from_shar_with_uneven_shards_ends_every_epoch_together(tmp_path: Path):
+    from asrk2.data.shar import export_shar
+
+    cuts, _ = make_toy_corpus(tmp_path, num_cuts=12, nbpe=40)
+    cuts.to_file(tmp_path / "cuts.jsonl.gz")
+    # 3 shards: rank 0 reads 2 of them, rank 1 one; without agreeing when an
+    # epoch ends, rank 0 would wait forever in the gradient all-reduce.
+    assert export_shar(cuts, tmp_path / "shar", shard_size=4) == 3
+    env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+        "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
+        __file__, str(tmp_path), "shar",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ends with another rank's shards" in proc.stderr
+    last = load_checkpoint(tmp_path / "exp-shar" / "epoch-2.pt")
+    assert last["train_state"]["epoch_done"] and last["world_size"] == 2
+
+
 if __name__ == "__main__":
-    _worker(Path(sys.argv[1]))
+    if sys.argv[2:] == ["shar"]:
+        _shar_worker(Path(sys.argv[1]))
+    else:
+        _worker(Path(sys.argv[1]))

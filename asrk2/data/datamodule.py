@@ -3,11 +3,13 @@
 Training batches come from lhotse's ``DynamicBucketingSampler`` (cuts of
 similar duration batched together, up to ``max_duration`` seconds of audio per
 batch, DDP-aware through ``world_size``/``rank``) feeding a
-``K2SpeechRecognitionDataset``. Features are read from the precomputed lilcom
-archives, or computed in the dataloader workers (``on_the_fly_features``),
-which also allows audio augmentation (speed, volume, noise, reverberation;
-:mod:`asrk2.data.augment`). SpecAugment is applied by the trainer. The sampler is
-``loader.sampler``: call ``set_epoch`` on it every epoch, and save its
+``K2SpeechRecognitionDataset``; or, with ``shar_dir``, from lhotse Shar shards
+split between ranks and workers (:mod:`asrk2.data.shar`). Features are read
+from the precomputed lilcom archives, or computed in the dataloader workers
+(``on_the_fly_features``), which also allows audio augmentation (speed,
+volume, noise, reverberation; :mod:`asrk2.data.augment`). SpecAugment is
+applied by the trainer. The sampler is :func:`train_sampler` of the loader:
+call :func:`set_train_epoch` every epoch, and save the sampler's
 ``state_dict()`` with checkpoints for an exact resume.
 """
 
@@ -16,13 +18,24 @@ import logging
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import (
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Set,
+    Tuple,
+    cast,
+)
 
 import torch
 from lhotse import CutSet
 from lhotse.cut import Cut
 from lhotse.dataset import (
     DynamicBucketingSampler,
+    IterableDatasetWrapper,
     K2SpeechRecognitionDataset,
     OnTheFlyFeatures,
     PrecomputedFeatures,
@@ -35,6 +48,7 @@ from asrk2.data.augment import (
     SpecAugmentConfig,
     make_cut_transforms,
 )
+from asrk2.data.shar import SharCuts
 from asrk2.features.fbank import FbankConfig, make_fbank_extractor
 
 __all__ = [
@@ -45,6 +59,8 @@ __all__ = [
     "make_sampler",
     "make_train_loader",
     "padding_stats",
+    "set_train_epoch",
+    "train_sampler",
     "unpack_batch",
 ]
 
@@ -75,6 +91,9 @@ class DataConfig:
       num_mel_bins: feature dimension of on-the-fly features.
       augment: audio augmentation of training cuts (speed, volume, noise,
         reverberation); needs ``on_the_fly_features``.
+      shar_dir: train from this lhotse Shar directory (:mod:`asrk2.data.shar`)
+        instead of the training manifest: shards are shuffled per epoch and
+        split between DDP ranks and dataloader workers. Empty: the manifest.
     """
 
     max_duration: float = 200.0
@@ -90,6 +109,7 @@ class DataConfig:
     on_the_fly_features: bool = False
     num_mel_bins: int = 80
     augment: AudioAugmentConfig = field(default_factory=AudioAugmentConfig)
+    shar_dir: str = ""
 
     def __post_init__(self) -> None:
         if self.max_duration <= 0:
@@ -340,6 +360,34 @@ def _loader(dataset, sampler, config: DataConfig) -> torch.utils.data.DataLoader
     )
 
 
+class _SharTrainData(IterableDatasetWrapper):
+    """The sampler inside the dataloader workers, over their own shards."""
+
+    def __init__(self, dataset, sampler: CutSampler, source: SharCuts) -> None:
+        super().__init__(dataset, sampler)
+        self.source = source
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        self.source.set_epoch(epoch)
+
+
+def train_sampler(loader: torch.utils.data.DataLoader) -> CutSampler:
+    """The sampler of a loader from :func:`make_train_loader` (its state is
+    what checkpoints save)."""
+    if isinstance(loader.dataset, IterableDatasetWrapper):
+        return loader.dataset.sampler
+    return cast(CutSampler, loader.sampler)
+
+
+def set_train_epoch(loader: torch.utils.data.DataLoader, epoch: int) -> None:
+    """Selects the shuffling (and, from Shar, the shard order) of an epoch."""
+    if isinstance(loader.dataset, IterableDatasetWrapper):
+        loader.dataset.set_epoch(epoch)
+    else:
+        train_sampler(loader).set_epoch(epoch)
+
+
 def make_train_loader(
     cuts: CutSet,
     config: DataConfig,
@@ -347,11 +395,20 @@ def make_train_loader(
     world_size: Optional[int] = None,
     rank: Optional[int] = None,
     fits: Optional[Callable[[Cut], bool]] = None,
+    shar_source: Optional[SharCuts] = None,
 ) -> torch.utils.data.DataLoader:
     """A training DataLoader with dynamic bucketing and augmentation.
 
-    The sampler lives on ``loader.sampler``; call ``set_epoch`` on it each epoch
-    and save its ``state_dict`` with checkpoints for exact resumption.
+    The sampler is :func:`train_sampler` of the loader; call
+    :func:`set_train_epoch` each epoch and save the sampler's ``state_dict``
+    with checkpoints for exact resumption.
+
+    From Shar (``shar_source``, whose cuts ``cuts`` are) the data is already
+    split between ranks and workers, so each worker runs a sampler over its
+    own shards (lhotse's ``IterableDatasetWrapper``); ``world_size`` and
+    ``rank`` are not used, and ranks may get a few batches more or fewer.
+    The sampler state then lives in the workers: a mid-epoch resume starts
+    the epoch again.
 
     Args:
       cuts: training cuts (eager or lazy), with features unless
@@ -361,14 +418,24 @@ def make_train_loader(
       world_size, rank: DDP settings (None: from torch.distributed, or 1/0).
       fits: predicate applied again after audio augmentation, which can make
         a cut too short for its transcript (see :func:`filter_cuts`).
+      shar_source: the Shar source of ``cuts``, if they come from one.
     Returns:
       A DataLoader yielding ``K2SpeechRecognitionDataset`` batches; see
       :func:`unpack_batch`.
     """
     _check_inputs(cuts, config)
-    sampler = make_sampler(cuts, config, config.shuffle, seed, world_size, rank)
     dataset = _dataset(config, train=True, seed=seed, fits=fits)
-    return _loader(dataset, sampler, config)
+    if shar_source is None:
+        sampler = make_sampler(cuts, config, config.shuffle, seed, world_size, rank)
+        return _loader(dataset, sampler, config)
+    sampler = make_sampler(cuts, config, config.shuffle, seed, world_size=1, rank=0)
+    wrapped = _SharTrainData(dataset, sampler, shar_source)
+    return torch.utils.data.DataLoader(
+        wrapped,
+        batch_size=None,
+        num_workers=config.num_workers,
+        pin_memory=config.pin_memory and torch.cuda.is_available(),
+    )
 
 
 def make_eval_loader(cuts: CutSet, config: DataConfig) -> torch.utils.data.DataLoader:

@@ -21,7 +21,6 @@ from typing import Any, Dict, Iterator, List, Optional, Union, cast
 import numpy as np
 import torch
 from lhotse import CutSet
-from lhotse.dataset.sampling.base import CutSampler
 from lhotse.utils import compute_num_frames
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
@@ -33,8 +32,11 @@ from asrk2.data.datamodule import (
     filter_cuts,
     make_eval_loader,
     make_train_loader,
+    set_train_epoch,
+    train_sampler,
     unpack_batch,
 )
+from asrk2.data.shar import SharCuts
 from asrk2.experiment import ExperimentConfig, build_model
 from asrk2.frames import FRAME_SHIFT
 from asrk2.lang.bpe import load_bpe
@@ -221,11 +223,16 @@ class Trainer:
             repeats = sum(a == b for a, b in zip(ids, ids[1:]))
             return len(ids) + repeats <= int(lens[0])
 
+        source = None
+        if self.config.data.shar_dir:
+            # Each rank and worker reads its own shards (asrk2.data.shar).
+            source = SharCuts(self.config.data.shar_dir, self.config.train.seed)
+            train_cuts = CutSet(source)
         train_cuts, _ = filter_cuts(train_cuts, self.config.data, fits)
         world, rank = self.dist.world_size, self.dist.rank
         self.train_loader = make_train_loader(
             train_cuts, self.config.data, seed=self.config.train.seed,
-            world_size=world, rank=rank, fits=fits,
+            world_size=world, rank=rank, fits=fits, shar_source=source,
         )  # fmt: skip
         shard = CutSet.from_cuts(
             c for i, c in enumerate(valid_cuts) if i % world == rank
@@ -262,7 +269,7 @@ class Trainer:
         """Everything needed to continue; collective (every rank must call)."""
         rank_state = {
             "rng": ckpt.rng_state(),
-            "sampler": cast(CutSampler, self.train_loader.sampler).state_dict(),
+            "sampler": train_sampler(self.train_loader).state_dict(),
         }
         return {
             "model": self.model.state_dict(),
@@ -307,7 +314,7 @@ class Trainer:
         if self.state.epoch_done:
             ckpt.set_rng_state(mine["rng"])
         else:
-            sampler = cast(CutSampler, self.train_loader.sampler)
+            sampler = train_sampler(self.train_loader)
             sampler.load_state_dict(mine["sampler"])
             # Restored after the epoch's DataLoader iterator exists, because
             # creating it draws a seed from torch's generator.
@@ -435,12 +442,35 @@ class Trainer:
 
     def _batches(self) -> Iterator[Dict[str, Any]]:
         """This epoch's remaining batches, with the resumed RNG state in place."""
-        cast(CutSampler, self.train_loader.sampler).set_epoch(self.state.epoch)
+        set_train_epoch(self.train_loader, self.state.epoch)
         iterator = iter(self.train_loader)
         if self._pending_rng is not None:
             ckpt.set_rng_state(self._pending_rng)
             self._pending_rng = None
+        if self.config.data.shar_dir and self.dist.distributed:
+            return self._until_a_rank_ends(iterator)
         return iterator
+
+    def _until_a_rank_ends(
+        self, batches: Iterator[Dict[str, Any]]
+    ) -> Iterator[Dict[str, Any]]:
+        """Ends the epoch on every rank when one rank's shards are used up.
+
+        Ranks read different shards, so their batch counts differ a little;
+        a rank that went on alone would wait forever in the gradient
+        all-reduce. One 1-element all-reduce per step decides together.
+        """
+        while True:
+            batch = next(batches, None)
+            have = all_reduce(self._tensor([0.0 if batch is None else 1.0]), "min")
+            if float(have[0]) == 0.0:
+                if batch is not None:
+                    log.warning("Rank %d: epoch %d ends with another rank's "
+                                "shards; its remaining batches are not used",
+                                self.dist.rank, self.state.epoch)  # fmt: skip
+                return
+            assert batch is not None
+            yield batch
 
     def run_epoch(self) -> bool:
         """Trains until the epoch ends (True) or ``max_steps`` is reached (False)."""
