@@ -3,12 +3,12 @@
 
 Usage (from a recipe directory, as ``make compare`` runs it):
     python local/train_variants.py --config conf/demo.yaml \
-        --variants conf/compare.yaml --exp-root exp/compare --epochs 3 \
+        --variants conf/variants/compare.yaml --exp-root exp/compare --epochs 3 \
         --train-cuts data/fbank/synth_cuts_train.jsonl.gz \
         --valid-cuts data/fbank/synth_cuts_dev.jsonl.gz \
         --test-cuts data/fbank/synth_cuts_test.jsonl.gz
 
-Each variant (a name and overrides of --config, see conf/compare.yaml) trains
+Each variant (a name and overrides of --config, see conf/variants/compare.yaml) trains
 in <exp-root>/<name> for --epochs epochs with local/train.py and is decoded on
 the test cuts with the methods that fit it: ctc-greedy and hlg-1best when CTC
 or MMI trained the CTC output layer, attention-beam-search when there is an

@@ -126,7 +126,7 @@ RECIPE = ROOT / "egs/synth/ASR"
 def test_the_recipe_variants_load_and_each_gets_the_methods_that_fit():
     from asrk2.train.variants import load_variants, methods_for, variant_config
 
-    variants = load_variants(RECIPE / "conf/compare.yaml")
+    variants = load_variants(RECIPE / "conf/variants/compare.yaml")
     configs = {v.name: variant_config(RECIPE / "conf/demo.yaml", v) for v in variants}
     assert methods_for(configs["ctc"]) == ["ctc-greedy", "hlg-1best"]
     assert methods_for(configs["att-only"]) == ["attention-beam-search"]
@@ -144,7 +144,7 @@ def test_the_recipe_variants_load_and_each_gets_the_methods_that_fit():
 
 def test_train_variants_lists_and_rejects_what_it_cannot_run(tmp_path: Path):
     script = [sys.executable, str(ROOT / "local/train_variants.py"),
-              "--config", "conf/demo.yaml", "--variants", "conf/compare.yaml",
+              "--config", "conf/demo.yaml", "--variants", "conf/variants/compare.yaml",
               "--exp-root", "exp/compare"]  # fmt: skip
     run = subprocess.run(script + ["--list-nbpe"], cwd=RECIPE, capture_output=True,
                          text=True, check=True)  # fmt: skip

@@ -8,6 +8,7 @@ import torch
 from asrk2.config import load_yaml
 from asrk2.experiment import ExperimentConfig, build_model
 from asrk2.model.decoder import add_sos_eos
+from asrk2.train.variants import load_variants, variant_config
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted(ROOT.glob("egs/*/ASR/conf/*.yaml"))
@@ -17,9 +18,25 @@ def test_there_are_recipe_configs() -> None:
     assert any(p.name == "demo.yaml" for p in CONFIGS)
 
 
+def _variants():
+    """Each variant of each recipe's conf/variants/*.yaml, on its demo config."""
+    for path in sorted(ROOT.glob("egs/*/ASR/conf/variants/*.yaml")):
+        base = path.parent.parent / "demo.yaml"
+        for variant in load_variants(path):
+            yield pytest.param(base, variant, id=f"{path.name}:{variant.name}")
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_config_builds_a_working_model(path: Path) -> None:
-    config = load_yaml(ExperimentConfig, path)
+    _check_builds(load_yaml(ExperimentConfig, path))
+
+
+@pytest.mark.parametrize("base, variant", list(_variants()))
+def test_every_compare_variant_builds_a_working_model(base: Path, variant) -> None:
+    _check_builds(variant_config(base, variant))
+
+
+def _check_builds(config: ExperimentConfig) -> None:
     torch.manual_seed(0)
     model = build_model(config, config.lang.nbpe)[0].eval()
     assert 1e5 < model.num_params() < 2e8
@@ -38,5 +55,9 @@ def test_config_builds_a_working_model(path: Path) -> None:
             ys_in, _, ys_lens = add_sos_eos([[3, 4], [5]])
             logits = model.decoder(enc, enc_lens, ys_in, ys_lens)
             assert logits.shape == (2, 3, config.lang.nbpe)
+            scores = model.attention_scores(enc, enc_lens, [[3, 4], [5]],
+                                            config.loss.reverse_weight)  # fmt: skip
+            assert torch.isfinite(scores).all()
         else:
             assert model.decoder is None
+        assert (model.r2l_decoder is not None) == (config.loss.reverse_weight > 0)

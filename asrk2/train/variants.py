@@ -67,7 +67,7 @@ class Variant:
 
 @dataclass
 class VariantList:
-    """The variants of one comparison, as loaded from YAML (``conf/compare.yaml``).
+    """The variants of one comparison, as loaded from YAML (``conf/variants/*.yaml``).
 
     Attributes:
       groups: named override lists that variants ``include`` (their own
