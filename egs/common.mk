@@ -34,6 +34,9 @@ DEVICE ?= auto
 WORLD_SIZE ?= 1
 # Extra local/compute_fbank.py options, e.g. "--chunk-size 10000" for big sets.
 FBANK_OPTS ?=
+# Extra local/prepare_lang.py options, e.g. LM size limits for a big corpus:
+# "--max-ngrams 3=0,2000000,3000000" (see egs/gigaspeech/ASR/README.md).
+LANG_OPTS ?=
 
 DATA ?= data
 LANG_DIR := $(DATA)/lang_bpe_$(NBPE)
@@ -79,7 +82,7 @@ LANG_FILES := bpe.model tokens.txt words.txt lexicon.txt L.pt L_disambig.pt G_3_
 lang: $(LANG_DIR)/G_4_gram.pt
 $(addprefix $(LANG_DIR)/,$(LANG_FILES)) &: $(call manifests,$(TRAIN_SET))
 	$(PY) $(LOCAL)/prepare_lang.py --cuts $< --lang-dir $(LANG_DIR) --nbpe $(NBPE) \
-	  --phone-lang-dir $(PHONE_LANG_DIR)
+	  --phone-lang-dir $(PHONE_LANG_DIR)$(if $(LANG_OPTS), $(LANG_OPTS))
 
 graphs: $(LANG_DIR)/HLG.pt
 $(LANG_DIR)/HLG.pt $(LANG_DIR)/HL.pt &: $(LANG_DIR)/L_disambig.pt $(LANG_DIR)/G_3_gram.pt

@@ -15,6 +15,7 @@ Decoding graphs come next: local/compile_graphs.py.
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from asrk2.data.manifests import load_cuts_or_exit
@@ -50,6 +51,11 @@ def main() -> None:
         help="n-gram orders to train",
     )
     parser.add_argument(
+        "--max-ngrams", action="append", default=[], metavar="ORDER=N1,N2,..",
+        help="prune the ORDER-gram LM to at most N_k k-grams (unigrams: any "
+        "value), e.g. 3=0,5000000,10000000 for an XL-size HLG; repeatable",
+    )  # fmt: skip
+    parser.add_argument(
         "--extra-words",
         type=Path,
         default=None,
@@ -57,6 +63,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     setup_logging()
+    max_ngrams = {}
+    for item in args.max_ngrams:
+        order, _, sizes = item.partition("=")
+        try:
+            max_ngrams[int(order)] = [int(float(x)) for x in sizes.split(",")]
+        except ValueError:
+            sys.exit(f"error: --max-ngrams {item!r} is not ORDER=N1,N2,...")
+        if len(max_ngrams[int(order)]) != int(order):
+            sys.exit(f"error: --max-ngrams {item!r} needs {order} sizes")
     texts = [
         normalize_text(s.text or "")
         for cut in load_cuts_or_exit(args.cuts)
@@ -65,11 +80,11 @@ def main() -> None:
     extra = args.extra_words.read_text().split() if args.extra_words else []
     write_transcripts(texts, args.lang_dir)
     prepare_bpe_lang(args.lang_dir, args.nbpe, args.model_type, extra)
-    prepare_lms(args.lang_dir, args.lm_orders)
+    prepare_lms(args.lang_dir, args.lm_orders, max_ngrams=max_ngrams)
     if args.phone_lang_dir:
         write_transcripts(texts, args.phone_lang_dir)
         oovs = prepare_phone_lang(args.phone_lang_dir, extra)
-        prepare_lms(args.phone_lang_dir, args.lm_orders)
+        prepare_lms(args.phone_lang_dir, args.lm_orders, max_ngrams=max_ngrams)
         logging.info("%s: %d OOV word(s) in oov.txt", args.phone_lang_dir, len(oovs))
     logging.info("Lang dir ready: %s", args.lang_dir)
 

@@ -26,7 +26,7 @@ skips what is up to date, as ``make`` would.
 import json
 import logging
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from asrk2.lang import graphs, kneser_ney, ngram
 from asrk2.lang.bpe import load_bpe, train_bpe
@@ -241,7 +241,8 @@ def prepare_phone_lang(lang_dir: Path, extra_words: Sequence[str] = ()) -> List[
 def prepare_lms(
     lang_dir: Path,
     orders: Sequence[int] = (3, 4),
-    min_counts: Optional[Dict[int, Sequence[int]]] = None,
+    min_counts: Optional[Mapping[int, Sequence[int]]] = None,
+    max_ngrams: Optional[Mapping[int, Sequence[int]]] = None,
 ) -> None:
     """Kneser-Ney ARPA LMs on ``transcripts.txt`` and their G FSTs.
 
@@ -252,16 +253,23 @@ def prepare_lms(
       orders: n-gram orders; writes ``lm_{n}.arpa``, ``G_{n}_gram.fst.txt``
         and ``G_{n}_gram.pt`` for each.
       min_counts: optional count pruning per order, e.g. ``{3: [1, 1, 2]}``.
+      max_ngrams: optional size limits per order, e.g. ``{3: [0, 5e6, 1e7]}``
+        (:func:`asrk2.lang.kneser_ney.thresholds_for_size`): what keeps an
+        XL-size HLG within memory (bench/RESULTS.md, "hlg" and "lm").
     """
     lang_dir = Path(lang_dir)
     text, words_txt = lang_dir / "transcripts.txt", lang_dir / "words.txt"
     for n in orders:
         prune = list((min_counts or {}).get(n, [])) or None
-        params = _params(lang_dir, f"lm{n}", {"order": n, "min_counts": prune})
+        size = [int(x) for x in (max_ngrams or {}).get(n, [])] or None
+        settings: Dict[str, object] = {"order": n, "min_counts": prune}
+        if size:
+            settings["max_ngrams"] = size
+        params = _params(lang_dir, f"lm{n}", settings)
         arpa = lang_dir / f"lm_{n}.arpa"
         if not _skip(f"{n}-gram LM", [arpa], [text, words_txt, params]):
             vocab = [w for w in read_symbol_table(words_txt) if w not in _NOT_LM_WORDS]
-            kneser_ney.train_arpa(text, arpa, n, vocab, prune)
+            kneser_ney.train_arpa(text, arpa, n, vocab, prune, size)
         fst_txt, pt = lang_dir / f"G_{n}_gram.fst.txt", lang_dir / f"G_{n}_gram.pt"
         if not _skip(f"G {n}-gram", [fst_txt, pt], [arpa, words_txt]):
             fst = graphs.arpa_to_fst_text(arpa, words_txt)
