@@ -13,8 +13,10 @@
 
 Each batch's lattices are computed once per graph and shared by the methods.
 Results are keyed by method, or ``method-lm_scale_0.5`` /
-``attention-rescoring-scale_1.0`` for the methods with scales; values are word
-ids per utterance in batch order (token ids for ``ctc-greedy``).
+``attention-rescoring-scale_1.0`` for the methods with scales, and
+``attention-beam-search-ctc_weight_0.3`` for the joint CTC/attention search;
+values are word ids per utterance in batch order (token ids for
+``ctc-greedy`` and the beam search, :func:`is_token_result`).
 
 Example::
 
@@ -52,6 +54,8 @@ from asrk2.lang.lexicon import read_symbol_table
 __all__ = [
     "METHODS",
     "TOKEN_METHODS",
+    "beam_search_key",
+    "is_token_result",
     "DecoderSearch",
     "DecodingGraphs",
     "MethodOptions",
@@ -135,6 +139,19 @@ class MethodOptions:
     reverse_weight: float = 0.0
     hotwords: HotwordOptions = field(default_factory=HotwordOptions)
     beam_search: BeamSearchOptions = field(default_factory=BeamSearchOptions)
+
+
+def beam_search_key(options: BeamSearchOptions) -> str:
+    """``attention-beam-search``, or with joint CTC scoring
+    ``attention-beam-search-ctc_weight_0.3``: results of the two differ."""
+    if options.ctc_weight > 0:
+        return f"attention-beam-search-ctc_weight_{options.ctc_weight}"
+    return "attention-beam-search"
+
+
+def is_token_result(key: str) -> bool:
+    """Whether a result key's hypotheses are BPE token ids (else word ids)."""
+    return key == "ctc-greedy" or key.startswith("attention-beam-search")
 
 
 def check_methods(methods: Sequence[str]) -> None:
@@ -260,7 +277,7 @@ def decode_batch(
     if "attention-beam-search" in methods:
         if searcher is None:
             raise ValueError("attention-beam-search needs a decoder search")
-        out["attention-beam-search"] = searcher(opts.beam_search)
+        out[beam_search_key(opts.beam_search)] = searcher(opts.beam_search)
     if "hl-1best" in methods:
         lattice = _lattice(log_probs, out_lens, graphs.HL, opts)
         out["hl-1best"] = one_best_token_ids(lattice)

@@ -24,6 +24,7 @@ from asrk2.decode.methods import (
     MethodOptions,
     check_methods,
     decode_batch,
+    is_token_result,
     load_graphs,
 )
 from asrk2.decode.scoring import (
@@ -205,7 +206,7 @@ def decode_methods(
         )
         for key, ids in hyps.items():
             for cut_id, text, h in zip(cut_ids, texts, ids):
-                if key in TOKEN_METHODS:  # BPE token ids; the others word ids
+                if is_token_result(key):  # BPE token ids; the others word ids
                     words = sp.decode(h).split()
                 else:
                     words = [id2word[i] for i in h]

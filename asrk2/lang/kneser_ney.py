@@ -26,10 +26,12 @@ order being counted, plus about 24 bytes per n-gram kept.
 
 Example::
 
-    counts = count_ngrams_in_text(lines, order=4)   # NgramArrays
-    estimate_kneser_ney(counts)
-    prune_ngrams(counts, min_counts=[1, 1, 2, 2])
-    write_arpa_arrays(counts, "lm_4.arpa")
+    train_arpa("transcripts.txt", "lm_4.arpa", order=4, max_ngrams=[0, 5e6, 8e6, 8e6])
+    # which is, step by step:
+    lm = count_ngrams_in_text(lines, order=4)   # NgramArrays
+    estimate_kneser_ney(lm)
+    prune_ngrams(lm, min_counts=[1, 1, 2, 2])
+    write_arpa_arrays(lm, "lm_4.arpa")
 """
 
 import logging
@@ -156,12 +158,6 @@ class NgramArrays:
     @property
     def order(self) -> int:
         return len(self.orders)
-
-    def word_id(self, word: str) -> int:
-        i = int(np.searchsorted(np.array(self.words, dtype=object), word))
-        if i == len(self.words) or self.words[i] != word:
-            raise KeyError(word)
-        return i
 
     def ngram_ids(self, n: int, rows: np.ndarray) -> np.ndarray:
         """Word ids (len(rows), n) of the given rows of order n."""

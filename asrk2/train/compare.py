@@ -34,11 +34,13 @@ __all__ = [
     "results_document",
 ]
 
-# Decoding methods with a column of their own; a method with several scales
-# (``attention-rescoring-scale_1.0``, ...) shows its best.
+# Decoding methods with a column of their own, matched as key prefixes in this
+# order (so the joint CTC/attention search, ``attention-beam-search-ctc_weight_
+# 0.3``, has its own column); a method with several scales shows its best.
 TABLE_METHODS = (
     "ctc-greedy",
     "hlg-1best",
+    "attention-beam-search-ctc",
     "attention-beam-search",
     "attention-rescoring",
 )
@@ -132,15 +134,20 @@ def summarize(exp_dir: Path, test_set: str = "test") -> ExperimentSummary:
     )
 
 
+# Column headers where the method name alone would not say it.
+COLUMN_NAMES = {"attention-beam-search-ctc": "joint CTC/attention beam search"}
+
+
 def _cell(value: Optional[float]) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
 def markdown_table(rows: Sequence[ExperimentSummary]) -> str:
     """One line per experiment: loss, size, time, final losses, test WERs."""
+    columns = " | ".join(f"{COLUMN_NAMES.get(m, m)} WER" for m in TABLE_METHODS)
     header = (
         "| variant | loss | params (M) | train min | epochs | train loss | "
-        "valid loss | skipped | " + " | ".join(f"{m} WER" for m in TABLE_METHODS) + " |"
+        f"valid loss | skipped | {columns} |"
     )
     lines = [header, "|" + "---|" * (8 + len(TABLE_METHODS))]
     for r in rows:

@@ -53,8 +53,9 @@ class Variant:
     Attributes:
       name: the variant (also its experiment directory's name).
       overrides: ``key.path=value`` items, applied in order.
-      include: names of :class:`VariantList` groups whose overrides come first
-        (e.g. one ``decoder`` group shared by every attention variant).
+      include: names of :class:`VariantList` groups whose overrides and decode
+        arguments come first (e.g. one ``decoder`` group shared by every
+        attention variant).
       decode_args: more ``local/decode.py`` options for this variant (e.g.
         ``--reverse-weight=0.3``).
     """
@@ -70,8 +71,8 @@ class VariantList:
     """The variants of one comparison, as loaded from YAML (``conf/variants/*.yaml``).
 
     Attributes:
-      groups: named override lists that variants ``include`` (their own
-        ``include`` is ignored).
+      groups: named overrides (and decode arguments) that variants
+        ``include`` (a group's own ``include`` is ignored).
       variants: the variants, in the order they run and are reported.
     """
 
@@ -107,6 +108,7 @@ class VariantResult:
       train_seconds: seconds of the training loop (all epochs).
       fingerprint: identifies the base config, overrides and training data.
       wers: WER (%) per decoding setting (``wer-summary`` keys).
+      decode_args: the ``local/decode.py`` options they were decoded with.
     """
 
     name: str
@@ -119,6 +121,7 @@ class VariantResult:
     train_seconds: float
     fingerprint: str = ""
     wers: Dict[str, float] = field(default_factory=dict)
+    decode_args: List[str] = field(default_factory=list)
 
     def has_methods(self, methods: Sequence[str]) -> bool:
         """Whether every method has a WER (a result made before ``wers``
@@ -188,7 +191,11 @@ def run_variant(
     fingerprint = _fingerprint(Path(config), overrides, train_path)
     if result_path.is_file():
         stored = VariantResult(**json.loads(result_path.read_text()))
-        if stored.fingerprint == fingerprint and stored.has_methods(methods):
+        if (
+            stored.fingerprint == fingerprint
+            and stored.has_methods(methods)
+            and stored.decode_args == list(decode_args)
+        ):
             log.info("Variant %s is up to date (%s)", variant.name, result_path)
             return stored
     if (exp_dir / "fingerprint").is_file() and (
@@ -231,6 +238,7 @@ def run_variant(
         train_seconds=float(sum(r["seconds"] for r in rows)),
         fingerprint=fingerprint,
         wers=wers,
+        decode_args=list(decode_args),
     )
     atomic_write_text(result_path, json.dumps(asdict(result), indent=1) + "\n")
     return result
@@ -243,12 +251,13 @@ def load_variants(path: Union[str, Path]) -> List[Variant]:
       ConfigError: an unknown key, a repeated name or an unknown group.
     """
     spec = load_yaml(VariantList, path)
-    groups = {g.name: g.overrides for g in spec.groups}
+    groups = {g.name: g for g in spec.groups}
     return [
         Variant(
             v.name,
-            [o for g in v.include for o in groups[g]] + v.overrides,
-            decode_args=v.decode_args,
+            [o for g in v.include for o in groups[g].overrides] + v.overrides,
+            decode_args=[a for g in v.include for a in groups[g].decode_args]
+            + v.decode_args,
         )
         for v in spec.variants
     ]
