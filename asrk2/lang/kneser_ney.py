@@ -35,11 +35,21 @@ Example::
 """
 
 import logging
+import resource
 import time
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import (
+    Callable,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import numpy as np
 
@@ -263,66 +273,65 @@ def count_ngrams_in_text(
     # at[i]: index of the (n-1)-gram starting at token i in its order, -1 if none.
     at = tokens
     for n in range(2, order + 1):
-        length = tokens.size - n + 1
-        valid = at[:length] >= 0
-        valid &= tokens[n - 2 : n - 2 + length] != eos
-        valid &= tokens[n - 1 :] != bos
-        starts = np.flatnonzero(valid)
-        del valid
-        keys = at[starts].astype(np.int64)
-        keys *= num_words
-        keys += tokens[n - 1 :][starts]
-        level, inverse, first = _unique_ngrams(keys, num_words)
-        del keys
-        level.suffix = at[starts[first] + 1]
-        del first
+        level, at = _count_order(tokens, at, n, num_words, bos, eos)
         orders.append(level)
-        at = np.full(length, -1, dtype=np.int32)
-        at[starts] = inverse
-        del inverse, starts
-        log.info("order %d: %d n-grams", n, len(level))
+        log.info("order %d: %d n-grams; peak RSS %.2f GiB", n, len(level), _peak_gib())
     return NgramArrays(words, orders, unk, stats)
 
 
-def _unique_ngrams(
-    keys: np.ndarray, num_words: int
-) -> Tuple[OrderArrays, np.ndarray, np.ndarray]:
-    """The distinct keys ``prefix * V + word`` of one order, sorted.
+def _count_order(
+    tokens: np.ndarray, at: np.ndarray, n: int, num_words: int, bos: int, eos: int
+) -> Tuple[OrderArrays, np.ndarray]:
+    """The n-grams of order n, from the (n-1)-gram index of each token position.
 
     ``np.unique`` would do, but holds about five arrays of the keys' size at
-    once; this holds three (the keys, the sort permutation, the sorted keys)
-    and returns int32 indices.
+    once; this holds two and a sort buffer (keys and their permutation; the
+    keys are sorted in place), and indexes with int32.
 
     Returns:
-      ``(level, inverse, first)``: the n-grams (suffix not yet set), the
-      n-gram index of each key (int32), and the position of each n-gram's
-      first key.
+      The n-grams of order n (sorted, with counts and suffixes), and the
+      index of the n-gram starting at each position (-1: none), int32.
     """
-    if keys.size >= 2**31:
+    length = tokens.size - n + 1
+    valid = at[:length] >= 0
+    valid &= tokens[n - 2 : n - 2 + length] != eos
+    valid &= tokens[n - 1 :] != bos
+    starts = np.flatnonzero(valid).astype(np.int32)
+    del valid
+    if starts.size >= 2**31:
         raise ValueError(
-            f"{keys.size:,} n-grams of one order: more than int32 indices hold; "
-            "train on a part of the text, or prune while counting"
+            f"{starts.size:,} n-grams of order {n}: more than int32 indices hold; "
+            "train on a part of the text"
         )
+    keys = at[starts].astype(np.int64)
+    keys *= num_words
+    keys += tokens[n - 1 :][starts]
     perm = np.argsort(keys, kind="stable")
-    ordered = keys[perm]
-    starts = np.empty(ordered.size, dtype=bool)
-    starts[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
-    uniq = ordered[starts]
-    del ordered
-    inverse = np.empty(keys.size, dtype=np.int32)
-    inverse[perm] = np.cumsum(starts, dtype=np.int32) - 1
-    first = perm[starts]
-    del perm
-    bounds = np.flatnonzero(starts)
-    raw = np.diff(bounds, append=keys.size).astype(np.int32)
+    keys.sort(kind="stable")  # == keys[perm], without a third array
+    new = np.empty(keys.size, dtype=bool)
+    new[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=new[1:])
+    uniq = keys[new]
+    del keys
+    bounds = np.flatnonzero(new)
     level = OrderArrays(
         word=(uniq % num_words).astype(np.int32),
         prefix=(uniq // num_words).astype(np.int32),
-        suffix=np.zeros(0, dtype=np.int32),
-        raw=raw,
+        suffix=at[starts[perm[new]] + 1],
+        raw=np.diff(bounds, append=new.size).astype(np.int32),
     )
-    return level, inverse, first
+    del uniq, bounds
+    index = np.empty(starts.size, dtype=np.int32)
+    index[perm] = np.cumsum(new, dtype=np.int32) - 1
+    del perm, new
+    next_at = np.full(length, -1, dtype=np.int32)
+    next_at[starts] = index
+    return level, next_at
+
+
+def _peak_gib() -> float:
+    """This process's peak resident memory so far, for the progress log."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def discounts_from_counts(t1: int, t2: int, t3: int, t4: int) -> Discounts:
@@ -341,19 +350,43 @@ def discounts_from_counts(t1: int, t2: int, t3: int, t4: int) -> Discounts:
     return (y, y, y)
 
 
-def _kn_counts(lm: NgramArrays, n: int, first_word: np.ndarray) -> np.ndarray:
-    """Adjusted counts of order n: raw at the top and for n-grams starting with
-    ``<s>`` (nothing precedes them), else distinct left extensions."""
+def _kn_counts(lm: NgramArrays, n: int, starts_bos: np.ndarray) -> np.ndarray:
+    """Adjusted counts of order n (int32): raw at the top and for n-grams
+    starting with ``<s>`` (nothing precedes them), else distinct left
+    extensions."""
     level = lm.orders[n - 1]
     if n == lm.order:
-        counts = level.raw.copy()
+        counts = level.raw.copy() if n == 1 else level.raw
     else:
-        counts = np.bincount(lm.orders[n].suffix, minlength=len(level)).astype(np.int64)
-        starts = first_word == lm.words.index(BOS)
-        counts[starts] = level.raw[starts]
+        counts = np.bincount(lm.orders[n].suffix, minlength=len(level))
+        counts = counts.astype(np.int32)
+        counts[starts_bos] = level.raw[starts_bos]
     if n == 1:
         counts[lm.words.index(BOS)] = 0
     return counts
+
+
+def _slices(size: int) -> Iterator[slice]:
+    for a in range(0, size, _WRITE_CHUNK):
+        yield slice(a, min(a + _WRITE_CHUNK, size))
+
+
+def _history_sums(
+    prefix: np.ndarray, values: Callable[[slice], np.ndarray], size: int
+) -> np.ndarray:
+    """``bincount(prefix, weights=values)`` over ``size`` histories, in slices.
+
+    ``prefix`` is sorted, so a slice's histories are one contiguous range and
+    no temporary of the full size is needed; each history's terms are still
+    added one after another in array order, as one ``bincount`` would.
+    """
+    out = np.zeros(size)
+    for part in _slices(prefix.size):
+        h = prefix[part]
+        if h.size:
+            low = int(h[0])
+            out[low : int(h[-1]) + 1] += np.bincount(h - low, weights=values(part))
+    return out
 
 
 def estimate_kneser_ney(lm: NgramArrays) -> None:
@@ -361,46 +394,55 @@ def estimate_kneser_ney(lm: NgramArrays) -> None:
 
     ``p(w | h) = (a(hw) - D(a(hw))) / a(h.) + gamma(h) p(w | h')``, unigrams
     interpolated with the uniform distribution over the vocabulary (all ids
-    but ``<s>``); ``gamma(h)`` is the back-off weight of ``h``.
+    but ``<s>``); ``gamma(h)`` is the back-off weight of ``h``. Computed in
+    slices of n-grams: besides the model, only the order's counts and the
+    order below's probabilities are held whole.
     """
     bos = lm.words.index(BOS)
     uniform = 1.0 / (len(lm.words) - 1)
-    first_word = lm.orders[0].word.astype(np.int64)
+    starts_bos = lm.orders[0].word == bos
     lower = np.zeros(0)
     for n in range(1, lm.order + 1):
         level = lm.orders[n - 1]
         if n > 1:
-            first_word = first_word[level.prefix]
-        counts = _kn_counts(lm, n, first_word)
-        t = np.bincount(np.minimum(counts, 5), minlength=6)
+            starts_bos = starts_bos[level.prefix]
+        counts = _kn_counts(lm, n, starts_bos)
+        t = np.zeros(6, dtype=np.int64)
+        for part in _slices(counts.size):
+            t += np.bincount(np.minimum(counts[part], 5), minlength=6)
         discounts = discounts_from_counts(*(int(x) for x in t[1:5]))
         log.debug("order %d discounts %s", n, discounts)
         table = np.array((0.0,) + discounts)
-        d = table[np.minimum(counts, 3)]
+
+        def discount(part: slice) -> np.ndarray:
+            return table[np.minimum(counts[part], 3)]
+
+        keep_linear = n < lm.order
+        prob = np.empty(len(level))
         if n == 1:
             root_total = float(counts.sum())
-            root_gamma = float(d.sum()) / root_total
-            prob = (counts - d) / root_total + root_gamma * uniform
+            root_gamma = float(discount(slice(None)).sum()) / root_total
+            prob[:] = (counts - discount(slice(None))) / root_total
+            prob += root_gamma * uniform
             prob[bos] = 0.0
         else:
             below = lm.orders[n - 2]
-            total = np.bincount(level.prefix, weights=counts, minlength=len(below))
-            mass = np.bincount(level.prefix, weights=d, minlength=len(below))
+            total = _history_sums(level.prefix, lambda p: counts[p], len(below))
+            mass = _history_sums(level.prefix, discount, len(below))
             has = total > 0
             gamma = np.divide(mass, total, out=np.zeros_like(mass), where=has)
-            prob = counts - d
-            del d
-            # In slices: the gathered temporaries stay small on 100M n-grams.
-            for a in range(0, len(level), _WRITE_CHUNK):
-                b = a + _WRITE_CHUNK
-                h = level.prefix[a:b]
-                prob[a:b] /= total[h]
-                prob[a:b] += gamma[h] * lower[level.suffix[a:b]]
+            del mass
+            for part in _slices(len(level)):
+                h = level.prefix[part]
+                own = (counts[part] - discount(part)) / total[h]
+                prob[part] = own + gamma[h] * lower[level.suffix[part]]
             below.log10_backoff = np.full(len(below), np.nan)
             below.log10_backoff[has] = np.log10(gamma[has])
-        lower = prob
+            del total, gamma, has
+        lower = prob if keep_linear else np.zeros(0)
         with np.errstate(divide="ignore"):
-            level.log10_prob = np.log10(prob)
+            # The top order's linear probabilities are not needed: in place.
+            level.log10_prob = np.log10(prob, out=None if keep_linear else prob)
         if n == 1:
             level.log10_prob[bos] = LOG10_ZERO
         # Set by the next order; the top order's n-grams are no histories.
@@ -542,8 +584,8 @@ def train_arrays(
     stats.log_summary(str(text) if isinstance(text, (str, Path)) else "LM text")
     counted = time.perf_counter()
     estimate_kneser_ney(lm)
-    log.info("counted in %.1f s, estimated in %.1f s",
-             counted - start, time.perf_counter() - counted)  # fmt: skip
+    log.info("counted in %.1f s, estimated in %.1f s; peak RSS %.2f GiB",
+             counted - start, time.perf_counter() - counted, _peak_gib())  # fmt: skip
     thresholds = list(min_counts) if min_counts is not None else [1] * order
     if max_ngrams is not None:
         by_size = thresholds_for_size(lm, max_ngrams)
