@@ -18,7 +18,7 @@ Usage:
 import dataclasses
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, Iterable, List, Tuple
 
 import torch
 from lhotse import load_manifest_lazy
@@ -40,13 +40,18 @@ def batches_per_second(num_workers: int, pin_memory: bool) -> float:
     )
     cuts = load_manifest_lazy(DEMO_RECIPE / "data/fbank/synth_cuts_train.jsonl.gz")
     loader = make_train_loader(cuts, data, seed=0, world_size=1, rank=0)
-    batches = iter(loader)
-    for _ in range(WARMUP):
-        next(batches)
+    return timed_batches(loader, BATCHES)
+
+
+def timed_batches(loader: Iterable, batches: int, warmup: int = WARMUP) -> float:
+    """Batches/s of ``batches`` batches after ``warmup`` untimed ones."""
+    it = iter(loader)
+    for _ in range(warmup):
+        next(it)
     start = time.perf_counter()
-    for _ in range(BATCHES):
-        next(batches)
-    return BATCHES / (time.perf_counter() - start)
+    for _ in range(batches):
+        next(it)
+    return batches / (time.perf_counter() - start)
 
 
 def run(workdir: Path) -> List[Row]:

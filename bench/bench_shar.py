@@ -7,7 +7,7 @@ it, but with precomputed features and no audio augmentation (Shar carries
 the features; the comparison is of reading them): from the manifest, each
 cut's features are read from the lilcom archive by offset; from Shar,
 shards are read front to back. 0 and 2 dataloader workers; the first
-``WARMUP`` batches are not timed, then ``BATCHES`` are, best of ``REPEATS``.
+5 batches are not timed, then ``BATCHES`` are, best of ``REPEATS``.
 
 Usage:
     python bench/run.py --only shar
@@ -26,9 +26,9 @@ from asrk2.data.augment import AudioAugmentConfig
 from asrk2.data.datamodule import make_train_loader
 from asrk2.data.shar import SharCuts, export_shar
 from asrk2.experiment import ExperimentConfig
+from bench.bench_loading import timed_batches
 from bench.common import DEMO_RECIPE, Row, cwd
 
-WARMUP = 5
 BATCHES = 150
 REPEATS = 3
 TRAIN_CUTS = DEMO_RECIPE / "data/fbank/synth_cuts_train.jsonl.gz"
@@ -44,13 +44,7 @@ def batches_per_second(num_workers: int, shar_dir: Optional[Path]) -> float:
     cuts = CutSet(source) if source else load_manifest_lazy(TRAIN_CUTS)
     loader = make_train_loader(cuts, data, seed=0, world_size=1, rank=0,
                                shar_source=source)  # fmt: skip
-    batches = iter(loader)
-    for _ in range(WARMUP):
-        next(batches)
-    start = time.perf_counter()
-    for _ in range(BATCHES):
-        next(batches)
-    return BATCHES / (time.perf_counter() - start)
+    return timed_batches(loader, BATCHES)
 
 
 def run(workdir: Path) -> List[Row]:
