@@ -107,3 +107,19 @@ def test_bad_arguments_are_clear_errors():
         kneser_ney.count_ngrams_in_text(["", UNK], 2)
     with pytest.raises(ValueError, match="need 3 max_ngrams"):
         kneser_ney.train_arrays(TEXT, 3, max_ngrams=[10, 10])
+
+
+def test_prepare_lms_prunes_to_the_size_asked_and_retrains_when_it_changes(tmp_path):
+    from asrk2.lang.lexicon import write_symbol_table
+    from asrk2.lang.prepare import prepare_lms
+
+    (tmp_path / "transcripts.txt").write_text("\n".join(TEXT) + "\n")
+    words = ["<eps>", "!SIL", UNK] + sorted({w for t in TEXT for w in t.split()})
+    write_symbol_table({w: i for i, w in enumerate(words + ["#0"])},
+                       tmp_path / "words.txt")  # fmt: skip
+    prepare_lms(tmp_path, orders=(3,))
+    full = read_arpa(tmp_path / "lm_3.arpa")
+    prepare_lms(tmp_path, orders=(3,), max_ngrams={3: [0, 10**9, 300]})
+    pruned = read_arpa(tmp_path / "lm_3.arpa")
+    assert len(pruned.logprobs[2]) <= 300 < len(full.logprobs[2])
+    assert len(pruned.logprobs[0]) == len(full.logprobs[0])
