@@ -42,6 +42,7 @@ from lhotse.dataset import (
     SimpleCutSampler,
 )
 from lhotse.dataset.sampling.base import CutSampler
+from lhotse.utils import compute_num_frames
 
 from asrk2.data.augment import (
     AudioAugmentConfig,
@@ -50,10 +51,12 @@ from asrk2.data.augment import (
 )
 from asrk2.data.shar import SharCuts
 from asrk2.features.fbank import FbankConfig, make_fbank_extractor
+from asrk2.frames import FRAME_SHIFT, subsampled_lengths
 
 __all__ = [
     "DataConfig",
     "PaddingStats",
+    "ctc_alignable",
     "filter_cuts",
     "make_eval_loader",
     "make_sampler",
@@ -163,6 +166,27 @@ class _CutFilter:
                 kept,
                 _drop_summary(self.reasons, self.examples),
             )
+
+
+def ctc_alignable(text_to_ids: Callable[[str], List[int]]) -> Callable[[Cut], bool]:
+    """The predicate "CTC can align this cut's transcript" for :func:`filter_cuts`.
+
+    CTC needs an encoder frame per token plus a blank between repeated
+    tokens. Frames are counted from the duration, since a speed-perturbed cut
+    has no features yet.
+
+    Args:
+      text_to_ids: the tokenizer, e.g. a sentencepiece model's ``encode``.
+    """
+
+    def fits(cut: Cut) -> bool:
+        frames = compute_num_frames(cut.duration, FRAME_SHIFT, cut.sampling_rate)
+        lens = subsampled_lengths(torch.tensor([frames]))
+        ids = text_to_ids(cut.supervisions[0].text or "")
+        repeats = sum(a == b for a, b in zip(ids, ids[1:]))
+        return len(ids) + repeats <= int(lens[0])
+
+    return fits
 
 
 def filter_cuts(

@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from asrk2.lang import kneser_ney
-from asrk2.lang.kneser_ney import BOS, EOS, UNK, discounts_from_counts
+from asrk2.lang.kneser_ney import discounts_from_counts
+from asrk2.lang.lm_text import BOS, EOS, UNK
 from asrk2.utils import atomic_path
 
 __all__ = [

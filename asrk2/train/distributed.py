@@ -9,7 +9,7 @@ a single process without any process group.
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, List
+from typing import Any, Iterator, List, TypeVar, cast
 
 import torch
 import torch.distributed as dist
@@ -22,9 +22,11 @@ __all__ = [
     "barrier",
     "all_reduce",
     "all_gather_objects",
+    "until_any_rank_ends",
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -123,3 +125,30 @@ def all_gather_objects(obj: Any) -> List[Any]:
     out: List[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def until_any_rank_ends(
+    batches: Iterator[T], device: torch.device, epoch: int = 0
+) -> Iterator[T]:
+    """``batches`` until the first rank runs out, then stop on every rank.
+
+    Ranks that read their own data (e.g. their own Shar shards) get slightly
+    different numbers of batches; a rank that went on alone would wait
+    forever in the gradient all-reduce. One 1-element all-reduce per batch
+    lets them end the epoch together (without a process group: ``batches``).
+
+    Args:
+      batches: this rank's batches.
+      device: where the flag tensor lives (nccl reduces only CUDA tensors).
+      epoch: for the log line of a rank whose batches were not all used.
+    """
+    while True:
+        batch = next(batches, None)
+        have = torch.tensor([0.0 if batch is None else 1.0], device=device)
+        if float(all_reduce(have, "min")[0]) == 0.0:
+            if batch is not None:
+                rank = dist.get_rank() if dist.is_initialized() else 0
+                log.warning("Rank %d: epoch %d ends with another rank's data; its "
+                            "remaining batches are not used", rank, epoch)  # fmt: skip
+            return
+        yield cast(T, batch)

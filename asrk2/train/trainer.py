@@ -21,7 +21,6 @@ from typing import Any, Dict, Iterator, List, Optional, Union, cast
 import numpy as np
 import torch
 from lhotse import CutSet
-from lhotse.utils import compute_num_frames
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
@@ -29,6 +28,7 @@ from asrk2 import checkpoint as ckpt
 from asrk2.config import save_yaml, to_dict
 from asrk2.data.augment import BatchSpecAugment, describe_augmentation
 from asrk2.data.datamodule import (
+    ctc_alignable,
     filter_cuts,
     make_eval_loader,
     make_train_loader,
@@ -38,7 +38,6 @@ from asrk2.data.datamodule import (
 )
 from asrk2.data.shar import SharCuts
 from asrk2.experiment import ExperimentConfig, build_model
-from asrk2.frames import FRAME_SHIFT
 from asrk2.lang.bpe import load_bpe
 from asrk2.lang.graph_compiler import CtcTrainingGraphCompiler
 from asrk2.lang.mmi_graphs import MmiGraphCompiler
@@ -50,6 +49,7 @@ from asrk2.train.distributed import (
     barrier,
     cleanup_distributed,
     init_distributed,
+    until_any_rank_ends,
 )
 from asrk2.train.metrics import append_metrics
 from asrk2.train.schedulers import make_scheduler, noam_lambda
@@ -212,20 +212,9 @@ class Trainer:
 
     def _build_data(self, train_cuts: CutSet, valid_cuts: CutSet) -> None:
         """Per-rank training loader and this rank's share of the validation cuts."""
-        encoder = self.model.encoder
-
-        def fits(cut) -> bool:
-            # CTC needs a frame per token plus a blank between repeated tokens.
-            # Counted from the duration: a speed-perturbed cut has no features.
-            frames = compute_num_frames(cut.duration, FRAME_SHIFT, cut.sampling_rate)
-            lens = encoder.subsampled_lengths(torch.tensor([frames]))
-            ids = self.sp.encode(cut.supervisions[0].text)
-            repeats = sum(a == b for a, b in zip(ids, ids[1:]))
-            return len(ids) + repeats <= int(lens[0])
-
+        fits = ctc_alignable(self.sp.encode)
         source = None
-        if self.config.data.shar_dir:
-            # Each rank and worker reads its own shards (asrk2.data.shar).
+        if self.config.data.shar_dir:  # each rank and worker reads its own shards
             source = SharCuts(self.config.data.shar_dir, self.config.train.seed)
             train_cuts = CutSet(source)
         train_cuts, _ = filter_cuts(train_cuts, self.config.data, fits)
@@ -448,29 +437,9 @@ class Trainer:
             ckpt.set_rng_state(self._pending_rng)
             self._pending_rng = None
         if self.config.data.shar_dir and self.dist.distributed:
-            return self._until_a_rank_ends(iterator)
+            # Ranks read different shards, so their batch counts differ.
+            return until_any_rank_ends(iterator, self.device, self.state.epoch)
         return iterator
-
-    def _until_a_rank_ends(
-        self, batches: Iterator[Dict[str, Any]]
-    ) -> Iterator[Dict[str, Any]]:
-        """Ends the epoch on every rank when one rank's shards are used up.
-
-        Ranks read different shards, so their batch counts differ a little;
-        a rank that went on alone would wait forever in the gradient
-        all-reduce. One 1-element all-reduce per step decides together.
-        """
-        while True:
-            batch = next(batches, None)
-            have = all_reduce(self._tensor([0.0 if batch is None else 1.0]), "min")
-            if float(have[0]) == 0.0:
-                if batch is not None:
-                    log.warning("Rank %d: epoch %d ends with another rank's "
-                                "shards; its remaining batches are not used",
-                                self.dist.rank, self.state.epoch)  # fmt: skip
-                return
-            assert batch is not None
-            yield batch
 
     def run_epoch(self) -> bool:
         """Trains until the epoch ends (True) or ``max_steps`` is reached (False)."""
