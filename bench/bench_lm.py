@@ -152,7 +152,7 @@ def run(workdir: Path) -> List[Row]:
     g_states, g_arcs = hlg["G"]
     rows += [
         Row(f"HLG compile time, pruned {xl} 3-gram", hlg["lg_s"] + hlg["HLG_s"], "s",
-            note=f"pruned to {_note(pruned)}; G {g_arcs:,} arcs, LG "
+            note=f"3-gram pruned by size: {_note(pruned)}; G {g_arcs:,} arcs, LG "
             f"{hlg['LG'][1]:,} arcs, HLG {hlg['HLG'][1]:,} arcs"),
         Row(f"HLG compile peak RSS, pruned {xl} 3-gram", hlg["peak_gib"], "GiB",
             "RSS after imports and loading L, G", hlg["base_gib"],
