@@ -32,6 +32,7 @@ __all__ = [
     "mark_latest",
     "prune_step_checkpoints",
     "rng_state",
+    "set_seed",
     "set_rng_state",
     "load_model",
     "load_model_or_exit",
@@ -154,6 +155,13 @@ def rng_state() -> Dict[str, Any]:
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
+
+
+def set_seed(seed: int) -> None:
+    """Seeds python, numpy and torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def set_rng_state(state: Dict[str, Any]) -> None:

@@ -114,3 +114,31 @@ def test_export_cli_writes_shards_atomically(corpus, tmp_path):
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode != 0 and "exists" in again.stderr
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_an_epoch_ended_early_leaves_nothing_to_the_next(corpus):
+    """With no workers the sampler runs in this process; DDP may end an epoch
+    before it is used up (asrk2.train.distributed.until_any_rank_ends)."""
+    cuts, shar_dir = corpus
+    config = DataConfig(max_duration=20.0, num_buckets=2, num_workers=0,
+                        shar_dir=str(shar_dir))  # fmt: skip
+    source = SharCuts(shar_dir, seed=3)
+    loader = make_train_loader(CutSet(source), config, seed=3, shar_source=source)
+    set_train_epoch(loader, 0)
+    batches = iter(loader)
+    next(batches), next(batches)
+    set_train_epoch(loader, 1)
+    ids = [i for batch in loader for i in unpack_batch(batch)[3]]
+    assert sorted(ids) == sorted(c.id for c in cuts)
+
+
+def test_fewer_shards_than_ranks_is_an_error(corpus, caplog):
+    source = SharCuts(corpus[1])
+    with pytest.raises(SharError, match="9 shards for 10 ranks"):
+        source.check_split(world_size=10, num_workers=2)
+    source.check_split(world_size=4, num_workers=4)
+    assert "9 shards for 4 ranks x 4 workers" in caplog.text
+    only_text = SharCuts(corpus[1], split=False, fields=())
+    assert all(set(shard) == {"cuts"} for shard in only_text.shards)
+    # Transcripts without reading a feature tar (the manifest keeps a placeholder).
+    assert all(cut.supervisions[0].text for cut in only_text)

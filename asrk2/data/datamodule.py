@@ -388,7 +388,9 @@ class _SharTrainData(IterableDatasetWrapper):
     """The sampler inside the dataloader workers, over their own shards."""
 
     def __init__(self, dataset, sampler: CutSampler, source: SharCuts) -> None:
-        super().__init__(dataset, sampler)
+        # A fresh sampler pass on every iter(): an epoch that DDP ended early
+        # (one rank ran out of shards) must not leave the next one its rest.
+        super().__init__(dataset, sampler, reset_on_iter=True)
         self.source = source
 
     def set_epoch(self, epoch: int) -> None:

@@ -11,8 +11,10 @@ Every epoch it shuffles the shard list with ``seed + epoch`` (the same order
 on every node), then gives DDP rank ``r`` of ``R`` the shards ``r::R`` and,
 within a rank, dataloader worker ``w`` of ``W`` every ``W``-th of those
 (lhotse's ``split_by_node``/``split_by_worker``, which read ``RANK`` and
-``WORLD_SIZE`` as torchrun sets them). So each cut is read once per epoch by
-exactly one worker of one rank.
+``WORLD_SIZE`` as torchrun sets them). So each cut is read by exactly one
+worker of one rank per epoch; under DDP the ranks end the epoch together when
+the first runs out, so the others' last few batches go unused that epoch
+(:func:`asrk2.train.distributed.until_any_rank_ends`).
 
 Shards are checked when the directory is opened (every field has every
 shard number, numbers are contiguous) and while read (a truncated or corrupt
@@ -32,7 +34,7 @@ import re
 import tarfile
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, Iterator, List, Sequence, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Union
 
 from lhotse import CutSet
 from lhotse.cut import Cut
@@ -110,6 +112,8 @@ class SharCuts:
       shuffle_shards: False keeps the shards in order (evaluation, tests).
       split: give each rank and dataloader worker its own shards (training);
         False reads every shard (e.g. for statistics on one process).
+      fields: read only these fields besides the cuts (default: all); ``()``
+        reads only the cut manifests, e.g. for the transcripts.
     Raises:
       SharError: see :func:`find_shards`.
     """
@@ -120,9 +124,15 @@ class SharCuts:
         seed: int = 0,
         shuffle_shards: bool = True,
         split: bool = True,
+        fields: Optional[Sequence[str]] = None,
     ) -> None:
         self.shar_dir = Path(shar_dir)
         self.shards = find_shards(self.shar_dir)
+        if fields is not None:
+            keep = {"cuts", *fields}
+            self.shards = [
+                {k: p for k, p in shard.items() if k in keep} for shard in self.shards
+            ]
         self.seed = seed
         self.shuffle_shards = shuffle_shards
         self.split = split
@@ -133,6 +143,23 @@ class SharCuts:
     def set_epoch(self, epoch: int) -> None:
         """Selects epoch ``epoch``'s shard order for the next iteration."""
         self.epoch = epoch
+
+    def check_split(self, world_size: int, num_workers: int) -> None:
+        """Fails when a rank would get no shard; warns when a worker would.
+
+        Raises:
+          SharError: fewer shards than ranks.
+        """
+        if len(self.shards) < world_size:
+            raise SharError(
+                f"{self.shar_dir}: {len(self.shards)} shards for {world_size} ranks; "
+                "export with a smaller --shard-size"
+            )
+        readers = world_size * max(1, num_workers)
+        if len(self.shards) < readers:
+            log.warning("%s: %d shards for %d ranks x %d workers: some workers "
+                        "read nothing", self.shar_dir, len(self.shards), world_size,
+                        num_workers)  # fmt: skip
 
     def my_shards(self) -> List[Dict[str, Path]]:
         """The shards this process reads this epoch, in order."""

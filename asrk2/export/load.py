@@ -95,6 +95,7 @@ class ExportedModel:
     """
 
     decoder = None
+    r2l_decoder = None
 
     def __init__(
         self, module: torch.jit.ScriptModule, meta: Dict[str, Any], export_dir: Path

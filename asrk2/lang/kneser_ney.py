@@ -280,8 +280,9 @@ def _history_sums(
     """``bincount(prefix, weights=values)`` over ``size`` histories, in slices.
 
     ``prefix`` is sorted, so a slice's histories are one contiguous range and
-    no temporary of the full size is needed; each history's terms are still
-    added one after another in array order, as one ``bincount`` would.
+    no temporary of the full size is needed. A history whose terms straddle
+    two slices gets two partial sums added, which can differ from one
+    ``bincount`` in the last bit.
     """
     out = np.zeros(size)
     for part in _slices(prefix.size):
@@ -362,6 +363,9 @@ def thresholds_for_size(lm: NgramArrays, max_ngrams: Sequence[int]) -> List[int]
     thresholds = [1]
     for n in range(2, lm.order + 1):
         raw = lm.orders[n - 1].raw
+        if raw.size == 0:  # e.g. 4-grams of one-word sentences
+            thresholds.append(1)
+            continue
         # at_least[t]: n-grams with raw count >= t.
         at_least = np.bincount(raw)[::-1].cumsum()[::-1]
         fits = np.flatnonzero(at_least[1:] <= max_ngrams[n - 1])

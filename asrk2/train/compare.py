@@ -91,6 +91,8 @@ def loss_description(config: ExperimentConfig) -> str:
         }[loss.att_loss]
         if loss.dice_weight > 0:
             kind += f", dice {loss.dice_weight:g}"
+        if loss.reverse_weight > 0:
+            kind += f", right-to-left {loss.reverse_weight:g}"
         parts.append(f"att {loss.attention_weight:g} ({kind})")
     if loss.mmi_weight > 0:
         parts.append(f"MMI {loss.mmi_weight:g} (den scale {loss.mmi.den_scale:g})")

@@ -11,14 +11,12 @@ rank's sampler position and random generator states.
 import dataclasses
 import logging
 import math
-import random
 import resource
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Union, cast
 
-import numpy as np
 import torch
 from lhotse import CutSet
 from torch.nn.parallel import DistributedDataParallel
@@ -62,7 +60,6 @@ __all__ = [
     "Trainer",
     "TrainState",
     "noam_lambda",
-    "set_seed",
     "train",
 ]
 
@@ -76,13 +73,6 @@ STATS = ("frames", "bad", "audio") + PARTS
 
 class NonFiniteError(RuntimeError):
     """Too many batches had a non-finite loss or gradient."""
-
-
-def set_seed(seed: int) -> None:
-    """Seeds python, numpy and torch."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 @dataclass
@@ -137,7 +127,7 @@ class Trainer:
             else torch.device("cpu")
         )
         self._set_threads()
-        set_seed(config.train.seed + self.dist.rank)
+        ckpt.set_seed(config.train.seed + self.dist.rank)
         if self.dist.is_main:
             self.exp_dir.mkdir(parents=True, exist_ok=True)
             for pattern in ("checkpoint-*.pt", "epoch-*.pt", CMVN_FILE, "config.yaml"):
@@ -184,6 +174,9 @@ class Trainer:
             )
         mmi = None
         if self.config.loss.mmi_weight > 0:
+            if self.config.data.shar_dir:  # transcripts only: no feature tars
+                shar = self.config.data.shar_dir
+                train_cuts = CutSet(SharCuts(shar, 0, False, split=False, fields=()))
             mmi = LfMmiLoss(
                 MmiGraphCompiler(
                     lang_dir / "bpe.model",
@@ -216,6 +209,7 @@ class Trainer:
         source = None
         if self.config.data.shar_dir:  # each rank and worker reads its own shards
             source = SharCuts(self.config.data.shar_dir, self.config.train.seed)
+            source.check_split(self.dist.world_size, self.config.data.num_workers)
             train_cuts = CutSet(source)
         train_cuts, _ = filter_cuts(train_cuts, self.config.data, fits)
         world, rank = self.dist.world_size, self.dist.rank

@@ -101,7 +101,8 @@ class VariantResult:
     Attributes:
       name: the variant.
       overrides: its overrides.
-      wer: WER (%) on the test cuts of the first method decoded.
+      wer: WER (%) on the test cuts of the first method decoded (its best
+        setting, for a method with scales).
       valid_wer: greedy WER (%) on the validation cuts after the last epoch.
       train_loss, valid_loss: per-frame losses of the last epoch.
       steps: optimizer steps taken.
@@ -150,6 +151,18 @@ def _run(cmd: List[str], cwd: Path, log_path: Path) -> None:
         raise RuntimeError(f"{' '.join(cmd[:3])} ... failed; see {log_path}:\n{tail}")
 
 
+def _stored_result(path: Path) -> Optional[VariantResult]:
+    """The saved result, or None if there is none or it cannot be read (then
+    the variant is decoded, or trained, again)."""
+    if not path.is_file():
+        return None
+    try:
+        return VariantResult(**json.loads(path.read_text()))
+    except (ValueError, TypeError) as e:
+        log.warning("%s: unreadable (%s); running the variant again", path, e)
+        return None
+
+
 def run_variant(
     variant: Variant,
     recipe: Path,
@@ -189,8 +202,8 @@ def run_variant(
     if not train_path.is_absolute():
         train_path = recipe / train_path
     fingerprint = _fingerprint(Path(config), overrides, train_path)
-    if result_path.is_file():
-        stored = VariantResult(**json.loads(result_path.read_text()))
+    stored = _stored_result(result_path)
+    if stored is not None:
         if (
             stored.fingerprint == fingerprint
             and stored.has_methods(methods)
@@ -224,13 +237,17 @@ def run_variant(
         decode += ["--method", method]
     _run(decode + list(decode_args), recipe, exp_dir / "decode.log")
     wers = read_wer_summary(exp_dir / "decode/wer-summary-test.txt")
+    # The summary lists settings best first; ``wer`` is the first method's.
+    first = [w for k, w in wers.items() if k.startswith(methods[0])]
+    if not first:
+        raise RuntimeError(f"{exp_dir}: no {methods[0]} WER in the decode summary")
     lines = (exp_dir / "metrics.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in lines]
     last = rows[-1]
     result = VariantResult(
         name=variant.name,
         overrides=overrides,
-        wer=next(iter(wers.values())),
+        wer=min(first),
         valid_wer=float(last["valid_wer"]),
         train_loss=float(last["train_loss"]),
         valid_loss=float(last["valid_loss"]),
