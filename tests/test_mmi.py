@@ -161,3 +161,21 @@ def test_mmi_prefers_correct_transcript_after_training() -> None:
     # The pruned denominator keeps the paths that matter: same loss to 1e-4
     # relative (the losses are below 0.1, so an absolute 1e-2 would say little).
     assert torch.allclose(pruned, right, rtol=1e-4, atol=1e-6), (pruned, right)
+
+
+def test_a_transcript_off_the_bigram_gets_no_mmi_loss_and_is_counted(caplog) -> None:
+    """Held-out text can have token pairs the training bigram never saw: the
+    transcript is then no path of the denominator (its MMI is undefined)."""
+    bigram = estimate_token_bigram(SEQS)  # no smoothing: (3, 3) is unseen
+    assert not bigram.covers([3, 3]) and bigram.covers([2, 2, 3])
+    with pytest.raises(ValueError, match="unseen in the bigram"):
+        build_num_graphs([[3, 3]], bigram)
+    compiler = MmiGraphCompiler(lambda text: [int(t) for t in text.split()], bigram)
+    loss = LfMmiLoss(compiler, EXACT)
+    log_probs = torch.randn(3, 6, 4, generator=torch.Generator().manual_seed(2))
+    log_probs = log_probs.log_softmax(-1)
+    lens = torch.tensor([6, 6, 5])
+    out = loss(log_probs, lens, [[2, 2, 3], [3, 3], [1, 2]])
+    alone = loss(log_probs[[0, 2]], lens[[0, 2]], [[2, 2, 3], [1, 2]])
+    assert out[1] == 0 and torch.allclose(out[[0, 2]], alone)
+    assert loss.uncovered == 1 and "unseen in the bigram" in caplog.text

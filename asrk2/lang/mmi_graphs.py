@@ -62,6 +62,12 @@ class TokenBigram:
         """``log P(token | prev)``; ``-inf`` for an unseen pair."""
         return self.log_probs.get((prev, token), -math.inf)
 
+    def covers(self, ids: Sequence[int]) -> bool:
+        """Whether every pair of ``<s> ids </s>`` has a probability, i.e. the
+        transcript is a path of the denominator graph."""
+        seq = [BOS_EOS, *ids, BOS_EOS]
+        return all(pair in self.log_probs for pair in zip(seq[:-1], seq[1:]))
+
     def save(self, path: Union[str, Path]) -> None:
         """Writes ``prev next log_prob`` lines, atomically."""
         lines = [f"{a} {b} {lp:.8g}" for (a, b), lp in sorted(self.log_probs.items())]
@@ -190,12 +196,20 @@ def build_num_graphs(
     """Numerator graphs: each transcript's CTC graph scored by the bigram.
 
     Args:
-      token_ids: N non-empty token sequences.
-      bigram: the same LM as the denominator's; unseen pairs score ``-inf``.
+      token_ids: N non-empty token sequences, each covered by the bigram
+        (:meth:`TokenBigram.covers`; :class:`~asrk2.losses.mmi.LfMmiLoss`
+        leaves out the others).
+      bigram: the same LM as the denominator's.
       device: where to put the graphs.
     Returns:
       An FsaVec of N acceptors, in batch order.
+    Raises:
+      ValueError: a sequence with a token pair the bigram has never seen.
     """
+    for ids in token_ids:
+        if not bigram.covers(ids):
+            raise ValueError(f"token sequence {list(ids)} has a pair unseen in the "
+                             "bigram: no path of the denominator graph")  # fmt: skip
     fsas = [_fsa_from_arcs(_num_arcs(list(ids), bigram), "cpu") for ids in token_ids]
     return k2.create_fsa_vec(fsas).to(device)
 

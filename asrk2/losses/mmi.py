@@ -9,6 +9,7 @@ bigram) and with the denominator graph (CTC topology x bigram). With
 model puts all mass on the transcript. See :mod:`asrk2.lang.mmi_graphs`.
 """
 
+import logging
 from dataclasses import dataclass
 from typing import List, Literal
 
@@ -20,6 +21,8 @@ from asrk2.lang.mmi_graphs import MmiGraphCompiler, build_num_graphs
 from asrk2.losses.ctc import check_dense_inputs, reduce_losses, sorted_dense_fsa_vec
 
 __all__ = ["MmiOptions", "mmi_loss", "LfMmiLoss"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -102,6 +105,7 @@ class LfMmiLoss:
     def __init__(self, compiler: MmiGraphCompiler, options: MmiOptions) -> None:
         self.compiler = compiler
         self.options = options
+        self.uncovered = 0
 
     def __call__(
         self,
@@ -116,11 +120,30 @@ class LfMmiLoss:
           out_lens: valid frames (N,).
           token_ids: N transcripts as token ids (``compiler.ctc_compiler``'s).
         Returns:
-          Losses (N,) in batch order.
+          Losses (N,) in batch order; 0 for a transcript with a token pair the
+          bigram never saw (held-out text with ``bigram_smoothing: 0``): no
+          path of the denominator graph, so no MMI loss. Those are counted in
+          ``uncovered`` and logged.
         """
         device = log_probs.device
-        num_graphs = build_num_graphs(token_ids, self.compiler.bigram, device)
+        bigram = self.compiler.bigram
+        keep = [i for i, ids in enumerate(token_ids) if bigram.covers(ids)]
+        losses = log_probs.new_zeros(len(token_ids))
+        if len(keep) < len(token_ids):
+            before = self.uncovered
+            self.uncovered += len(token_ids) - len(keep)
+            if before == 0 or self.uncovered // 100 > before // 100:
+                log.warning("LF-MMI: %d transcripts so far have token pairs unseen "
+                            "in the bigram; they get no MMI loss (set "
+                            "loss.mmi.bigram_smoothing > 0 to cover them)",
+                            self.uncovered)  # fmt: skip
+        if not keep:
+            return losses
+        index = torch.tensor(keep, device=device)
+        num_graphs = build_num_graphs([token_ids[i] for i in keep], bigram, device)
         den_graph = self.compiler.den_graph.to(device)
-        return mmi_loss(
-            log_probs, out_lens, num_graphs, den_graph, self.options, "none"
-        )
+        losses[index] = mmi_loss(
+            log_probs[index], out_lens[index], num_graphs, den_graph, self.options,
+            "none",
+        )  # fmt: skip
+        return losses
