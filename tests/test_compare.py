@@ -168,3 +168,20 @@ def test_train_variants_lists_and_rejects_what_it_cannot_run(tmp_path: Path):
                                        "--list-dirs"],
                          cwd=RECIPE, capture_output=True, text=True)  # fmt: skip
     assert run.returncode != 0 and "unknown key 'nope'" in run.stderr
+
+
+def test_an_experiment_of_an_older_config_version_still_compares(tmp_path: Path):
+    import yaml
+
+    from asrk2.config import to_dict
+    from asrk2.train.compare import summarize
+
+    exp = _experiment(tmp_path, "old", _tiny(), {"ctc-greedy": 30.5})
+    data = to_dict(_tiny())
+    del data["version"]  # version 1 stored LF-MMI options flat in loss
+    mmi = data["loss"].pop("mmi")
+    data["loss"].update(den_scale=mmi["den_scale"], mmi_output_beam=mmi["output_beam"],
+                        mmi_bigram_smoothing=mmi["bigram_smoothing"],
+                        mmi_den_pruned=mmi["den_pruned"])  # fmt: skip
+    (exp / "config.yaml").write_text(yaml.safe_dump(data))
+    assert summarize(exp).wer == {"ctc-greedy": 30.5}

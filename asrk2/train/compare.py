@@ -18,9 +18,10 @@ from datetime import date
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from asrk2.config import load_yaml
+import yaml
+
 from asrk2.decode.scoring import read_wer_summary
-from asrk2.experiment import ExperimentConfig
+from asrk2.experiment import ExperimentConfig, experiment_config_from_checkpoint
 from asrk2.model.ctc_model import CtcModel
 from asrk2.utils import atomic_path, machine_info
 
@@ -109,7 +110,11 @@ def summarize(exp_dir: Path, test_set: str = "test") -> ExperimentSummary:
     for name in ("config.yaml", "metrics.jsonl"):
         if not (exp_dir / name).is_file():
             raise FileNotFoundError(f"{exp_dir}: no {name} (not a training dir?)")
-    config = load_yaml(ExperimentConfig, exp_dir / "config.yaml")
+    # Any config version: an experiment trained by an older asrk2 still compares.
+    with open(exp_dir / "config.yaml") as f:
+        config = experiment_config_from_checkpoint(
+            yaml.safe_load(f) or {}, str(exp_dir / "config.yaml")
+        )
     rows = [
         json.loads(line)
         for line in (exp_dir / "metrics.jsonl").read_text().splitlines()
