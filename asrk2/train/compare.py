@@ -195,7 +195,8 @@ def results_document(
         "shows its best one (chosen on that set). Train/valid loss: per frame, "
         "last epoch, of each experiment's own loss (not comparable across "
         "losses). Skipped: batches with a non-finite loss. `–`: the method "
-        "does not fit the model or was not run.",
+        "does not fit the model or was not run. The plot's valid WER is greedy "
+        "CTC: a model trained without CTC (attention only) shows 100% there.",
         "",
         markdown_table(rows).rstrip("\n"),
         "",
