@@ -73,8 +73,8 @@ log = logging.getLogger(__name__)
 
 LOG10_ZERO = -99.0
 Discounts = Tuple[float, float, float]
-# ARPA lines formatted per call of the writer: bounds its memory.
-_WRITE_CHUNK = 1 << 20
+# Rows per slice of estimation and of the ARPA writer: bounds their temporaries.
+_SLICE_ROWS = 1 << 20
 
 
 @dataclass
@@ -270,8 +270,8 @@ def _kn_counts(lm: NgramArrays, n: int, starts_bos: np.ndarray) -> np.ndarray:
 
 
 def _slices(size: int) -> Iterator[slice]:
-    for a in range(0, size, _WRITE_CHUNK):
-        yield slice(a, min(a + _WRITE_CHUNK, size))
+    for a in range(0, size, _SLICE_ROWS):
+        yield slice(a, min(a + _SLICE_ROWS, size))
 
 
 def _history_sums(
@@ -432,8 +432,8 @@ def write_arpa_arrays(lm: NgramArrays, path: Union[str, Path]) -> None:
             f.write(f"ngram {n}={len(level)}\n")
         for n, level in enumerate(lm.orders, 1):
             f.write(f"\n\\{n}-grams:\n")
-            for start in range(0, len(level), _WRITE_CHUNK):
-                rows = np.arange(start, min(start + _WRITE_CHUNK, len(level)))
+            for part in _slices(len(level)):
+                rows = np.arange(part.start, part.stop)
                 ids = lm.ngram_ids(n, rows)
                 text = words[ids[:, 0]]
                 for k in range(1, n):
