@@ -9,6 +9,8 @@
 #   graphs   HLG and HL                             data/lang_bpe_$(NBPE)/HLG.pt
 #   train    $(NUM_EPOCHS) epochs, torchrun when WORLD_SIZE > 1
 #   average  the last $(AVG) epochs in one file   $(EXP)/averaged-epoch-*.pt
+#   tune     graph scale and word bonus of HL/HLG,  $(EXP)/decode/graph-weights-<set>.yaml
+#            chosen on TUNE_SET (the dev set)
 #   decode   every set of DECODE_SETS, METHODS    $(EXP)/decode/wer-summary-<set>.txt
 #   stream-decode  chunked encoder + online search on STREAM_GRAPH, per chunk size
 #            of STREAM_CHUNKS (causal models)     $(EXP)/decode/wer-summary-<set>-streaming.txt
@@ -48,7 +50,7 @@ device_opt = $(if $(filter-out auto,$(DEVICE)),--device $(DEVICE))
 train_launcher = $(if $(filter-out 1,$(WORLD_SIZE)),$(PY) -m torch.distributed.run \
   --standalone --nproc_per_node $(WORLD_SIZE),$(PY))
 
-.PHONY: all prepare fbank noise lang graphs train average decode stream-decode clean
+.PHONY: all prepare fbank noise lang graphs train average tune decode stream-decode clean
 .DELETE_ON_ERROR:
 .DEFAULT_GOAL := all
 
@@ -101,13 +103,30 @@ average: $(EXP)/averaged-epoch-$(NUM_EPOCHS)-avg-$(AVG).pt
 $(EXP)/averaged-epoch-$(NUM_EPOCHS)-avg-$(AVG).pt: $(EXP)/epoch-$(NUM_EPOCHS).pt
 	$(PY) $(LOCAL)/average.py --exp-dir $(EXP) --epoch $(NUM_EPOCHS) --avg $(AVG) --out $@
 
+# Graph weights of HL/HLG decoding (a scale of the graph's scores and a bonus
+# per word, Kaldi's LMWT and word_ins_penalty; local/tune_graph_weights.py),
+# chosen by the HLG 1-best on TUNE_SET and read by decode and stream-decode.
+# TUNE_SET= decodes with the graph as compiled.
+TUNE_SET ?= $(DEV_SET)
+# Extra local/tune_graph_weights.py options, e.g. "--word-bonuses 0 2 4".
+TUNE_OPTS ?=
+tuned_weights = $(if $(TUNE_SET),$(EXP)/decode/graph-weights-$(TUNE_SET).yaml)
+weights_opt = $(if $(tuned_weights),--config $(tuned_weights))
+tune: $(tuned_weights)
+$(EXP)/decode/graph-weights-%.yaml: $(EXP)/epoch-$(NUM_EPOCHS).pt $(call fbank,%) \
+  $(LANG_DIR)/HLG.pt
+	$(PY) $(LOCAL)/tune_graph_weights.py --exp-dir $(EXP) --lang-dir $(LANG_DIR) \
+	  --cuts $(call fbank,$*) --epoch $(NUM_EPOCHS) --avg $(AVG) --out $@ \
+	  $(strip $(device_opt) $(TUNE_OPTS))
+
 # Decoding methods (see local/decode.py --help); each writes recogs-/errs- files.
 METHODS ?= ctc-greedy hlg-1best nbest-rescoring
 decode: $(foreach s,$(DECODE_SETS),$(EXP)/decode/wer-summary-$(s).txt)
-$(EXP)/decode/wer-summary-%.txt: $(EXP)/epoch-$(NUM_EPOCHS).pt $(call fbank,%) $(LANG_DIR)/HLG.pt
+$(EXP)/decode/wer-summary-%.txt: $(EXP)/epoch-$(NUM_EPOCHS).pt $(call fbank,%) \
+  $(LANG_DIR)/HLG.pt $(tuned_weights)
 	$(PY) $(LOCAL)/decode.py --exp-dir $(EXP) --lang-dir $(LANG_DIR) \
 	  --cuts $(call fbank,$*) --test-set $* --epoch $(NUM_EPOCHS) --avg $(AVG) \
-	  $(addprefix --method ,$(METHODS))$(if $(device_opt), $(device_opt))
+	  $(addprefix --method ,$(METHODS)) $(strip $(device_opt) $(weights_opt))
 
 # Streaming: chunk-by-chunk encoder (CtcModel.forward_chunk) and k2's online
 # intersection, one stream per cut, STREAM_NUM_STREAMS cuts batched, 1 thread
@@ -134,12 +153,12 @@ stream_opts = $(addprefix --chunk-size ,$(STREAM_CHUNKS)) \
 stream-decode: $(foreach s,$(STREAM_SETS),$(EXP)/decode/wer-summary-$(s)-streaming.txt)
 # (Make prefers this rule over wer-summary-%.txt above: its stem is shorter.)
 $(EXP)/decode/wer-summary-%-streaming.txt: $(EXP)/epoch-$(NUM_EPOCHS).pt $(call fbank,%) \
-  $(LANG_DIR)/$(stream_graph_file)
+  $(LANG_DIR)/$(stream_graph_file) $(tuned_weights)
 	@test -n "$(streaming_if_causal)" || { echo "stream-decode needs a causal encoder:" \
 	  "model.encoder.causal is $(STREAMING) in $(CONFIG) (or STREAMING=$(STREAMING))" >&2; exit 1; }
 	$(PY) $(LOCAL)/stream_decode.py --exp-dir $(EXP) --lang-dir $(LANG_DIR) \
 	  --cuts $(call fbank,$*) --test-set $* --epoch $(NUM_EPOCHS) --avg $(AVG) \
-	  --graph $(STREAM_GRAPH) $(strip $(stream_opts))
+	  --graph $(STREAM_GRAPH) $(strip $(stream_opts) $(weights_opt))
 
 clean:
 	rm -rf $(DATA) exp

@@ -8,8 +8,10 @@ Usage:
 
 Writes (atomically) and prints a ``settings<TAB>WER`` table, best first. With
 --best-scale-only, of the settings that differ only in an LM or attention scale
-(``nbest-rescoring-lm_scale_0.3``, ``...-lm_scale_0.5``) only the best is kept.
-A setting found in two files is an error.
+(``nbest-rescoring-lm_scale_0.3``, ``...-lm_scale_0.5``) only the best is kept:
+the best in the summaries themselves, or with --choose-on the best in those
+files (a dev set's summary: the scale is chosen on dev, the test WER
+reported). A setting found in two files is an error.
 """
 import argparse
 from pathlib import Path
@@ -26,16 +28,27 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--best-scale-only", action="store_true", help="best scale of each method"
     )
+    parser.add_argument(
+        "--choose-on",
+        type=Path,
+        nargs="+",
+        help="wer-summary files (a dev set) that choose the scale",
+    )
     return parser
 
 
 def main() -> None:
     args = _parser().parse_args()
-    missing = [str(p) for p in args.summaries if not p.is_file()]
+    missing = [
+        str(p) for p in args.summaries + (args.choose_on or []) if not p.is_file()
+    ]
     if missing:
         raise SystemExit(f"no such wer-summary file: {', '.join(missing)}")
+    if args.choose_on and not args.best_scale_only:
+        raise SystemExit("--choose-on chooses scales: it needs --best-scale-only")
     try:
-        rows = merge_wer_summaries(args.summaries, args.best_scale_only)
+        choose_on = merge_wer_summaries(args.choose_on) if args.choose_on else None
+        rows = merge_wer_summaries(args.summaries, args.best_scale_only, choose_on)
     except ValueError as e:  # a malformed file or a clash, named in the message
         raise SystemExit(str(e)) from None
     write_wer_summary(args.out, rows)

@@ -39,6 +39,7 @@ from asrk2.decode.ctc_decode import (
     get_lattice,
     one_best_token_ids,
 )
+from asrk2.decode.graph_weights import GraphWeights, weight_graph
 from asrk2.decode.hotwords import HotwordOptions, bias_graph, hotword_context
 from asrk2.decode.rescore import (
     Nbest,
@@ -129,6 +130,9 @@ class MethodOptions:
         uses 0.3).
       hotwords: contextual biasing of the graphs (:mod:`asrk2.decode.hotwords`).
       beam_search: ``attention-beam-search`` options.
+      graph_weights: scale of HL's and HLG's scores and a bonus per word
+        (:mod:`asrk2.decode.graph_weights`), e.g. tuned on a dev set by
+        ``local/tune_graph_weights.py``.
     """
 
     beams: Optional[SearchBeams] = None
@@ -139,6 +143,7 @@ class MethodOptions:
     reverse_weight: float = 0.0
     hotwords: HotwordOptions = field(default_factory=HotwordOptions)
     beam_search: BeamSearchOptions = field(default_factory=BeamSearchOptions)
+    graph_weights: GraphWeights = field(default_factory=GraphWeights)
 
 
 def beam_search_key(options: BeamSearchOptions) -> str:
@@ -170,6 +175,7 @@ def load_graphs(
     G_name: str = "G_4_gram.pt",
     max_token_id: Optional[int] = None,
     hotwords: Optional[HotwordOptions] = None,
+    weights: GraphWeights = GraphWeights(),
 ) -> DecodingGraphs:
     """Loads from ``lang_dir`` the graphs that ``methods`` need.
 
@@ -182,8 +188,9 @@ def load_graphs(
       max_token_id: the largest token id, for H; None reads ``tokens.txt``.
       hotwords: bias H, HL and HLG with these phrases
         (:mod:`asrk2.decode.hotwords`); G is not biased.
+      weights: applied to HL and HLG before the bias (:func:`weight_graph`).
     Returns:
-      The graphs; HL and HLG carry ``lm_scores`` (without the bias).
+      The graphs; HL and HLG carry ``lm_scores`` (weighted, without the bias).
     """
     check_methods(methods)
     lang_dir = Path(lang_dir)
@@ -193,9 +200,11 @@ def load_graphs(
             max_token_id = max(read_symbol_table(lang_dir / "tokens.txt").values())
         graphs.H = build_ctc_topo(max_token_id, device=device)
     if "hl-1best" in methods:
-        graphs.HL = add_lm_scores(load_fsa(lang_dir / "HL.pt").to(device))
+        HL = weight_graph(load_fsa(lang_dir / "HL.pt").to(device), weights)
+        graphs.HL = add_lm_scores(HL)
     if _NEEDS_HLG & set(methods):
-        graphs.HLG = add_lm_scores(load_fsa(lang_dir / "HLG.pt").to(device))
+        HLG = weight_graph(load_fsa(lang_dir / "HLG.pt").to(device), weights)
+        graphs.HLG = add_lm_scores(HLG)
     if graphs.H is not None:
         tokens = hotword_context(hotwords, lang_dir, word_level=False)
         if tokens is not None:
@@ -311,6 +320,7 @@ def load_streaming_graph(
     graph_name: str,
     device: torch.device,
     hotwords: Optional[HotwordOptions] = None,
+    weights: GraphWeights = GraphWeights(),
 ) -> Tuple[k2.Fsa, Callable[[List[int]], List[str]]]:
     """Loads the decoding graph ``H``, ``HL`` or ``HLG`` and its ids-to-words map.
 
@@ -319,6 +329,8 @@ def load_streaming_graph(
       graph_name: ``H``, ``HL`` or ``HLG``.
       device: where the graph goes.
       hotwords: bias the graph with these phrases (:mod:`asrk2.decode.hotwords`).
+      weights: applied to HL or HLG before the bias (:func:`weight_graph`);
+        H has neither scores nor words to weight.
     Returns:
       ``(graph, to_words)``; ``to_words`` maps one hypothesis to words.
     """
@@ -333,7 +345,7 @@ def load_streaming_graph(
     if graph_name not in ("HL", "HLG"):
         raise ValueError(f"graph must be H, HL or HLG, got {graph_name!r}")
     id2word = {i: w for w, i in read_symbol_table(lang_dir / "words.txt").items()}
-    graph = load_fsa(lang_dir / f"{graph_name}.pt").to(device)
+    graph = weight_graph(load_fsa(lang_dir / f"{graph_name}.pt").to(device), weights)
     context = hotword_context(hotwords, lang_dir, word_level=True)
     if context is not None:
         graph = bias_graph(graph, context)

@@ -48,6 +48,7 @@ __all__ = [
     "decode_dataset",
     "decode_and_score",
     "split_too_short",
+    "encoded_batches",
 ]
 
 log = logging.getLogger(__name__)
@@ -190,12 +191,13 @@ def decode_methods(
         device,
         max_token_id=sp.get_piece_size() - 1,
         hotwords=opts.hotwords,
+        weights=opts.graph_weights,
     )
     id2word: Dict[int, str] = {}
     if set(methods) - TOKEN_METHODS:
         id2word = {i: w for w, i in read_symbol_table(lang_dir / "words.txt").items()}
     results: Dict[str, List[Result]] = defaultdict(list)
-    for cut_ids, texts, encoder_out, out_lens in _encoded_batches(
+    for cut_ids, texts, encoder_out, out_lens in encoded_batches(
         model, cuts, config, device
     ):
         log_probs = model.ctc_log_probs(encoder_out)
@@ -223,7 +225,7 @@ def decode_methods(
     return dict(results)
 
 
-def _encoded_batches(
+def encoded_batches(
     model: CtcModel, cuts: CutSet, config: ExperimentConfig, device: torch.device
 ) -> Iterator[Tuple[List[str], List[str], torch.Tensor, torch.Tensor]]:
     """``(cut_ids, texts, encoder_out (N, T, d), out_lens (N,))`` per batch."""
@@ -274,6 +276,7 @@ def decode_word_times(
         device,
         max_token_id=sp.get_piece_size() - 1,
         hotwords=opts.hotwords,
+        weights=opts.graph_weights,
     )
     id2word = {}
     if set(timed) - {"ctc-greedy"}:
@@ -281,7 +284,7 @@ def decode_word_times(
         id2word = {i: w for w, i in table.items()}
     graph_of = {"ctc-greedy": graphs.H, "hl-1best": graphs.HL, "hlg-1best": graphs.HLG}
     out: Dict[str, List[Tuple[str, List[WordTime]]]] = {m: [] for m in timed}
-    for cut_ids, _, encoder_out, out_lens in _encoded_batches(
+    for cut_ids, _, encoder_out, out_lens in encoded_batches(
         model, cuts, config, device
     ):
         log_probs = model.ctc_log_probs(encoder_out)

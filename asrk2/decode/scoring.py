@@ -293,7 +293,9 @@ def _method_of(setting: str) -> str:
 
 
 def merge_wer_summaries(
-    paths: Sequence[PathLike], best_scale_only: bool = False
+    paths: Sequence[PathLike],
+    best_scale_only: bool = False,
+    choose_on: Optional[Dict[str, float]] = None,
 ) -> Dict[str, float]:
     """Merges several ``wer-summary-*.txt`` files into one table.
 
@@ -305,13 +307,18 @@ def merge_wer_summaries(
         Keep, of the settings that differ only in a scale suffix
         (``nbest-rescoring-lm_scale_0.3``, ``...-lm_scale_0.5``), just the one
         with the lowest WER (ties: the first in name order).
+      choose_on:
+        With ``best_scale_only``, the WERs that pick the scale instead of the
+        merged ones: a dev set's summary, so that the test WER reported is not
+        chosen on the test set. A method with one setting needs none.
 
     Returns:
       WER in percent per setting; write it with :func:`write_wer_summary`.
 
     Raises:
-      ValueError: a setting appears in two files (naming both), or a file
-        is malformed (see :func:`read_wer_summary`).
+      ValueError: a setting appears in two files (naming both), a file
+        is malformed (see :func:`read_wer_summary`), or ``choose_on`` lacks a
+        setting it has to choose between (named).
     """
     merged: Dict[str, float] = {}
     origin: Dict[str, PathLike] = {}
@@ -324,13 +331,21 @@ def merge_wer_summaries(
             merged[setting], origin[setting] = wer, path
     if not best_scale_only:
         return merged
-    best: Dict[str, Tuple[float, str]] = {}
-    for setting, wer in sorted(merged.items()):
-        method = _method_of(setting)
-        kept: Optional[Tuple[float, str]] = best.get(method)
-        if kept is None or wer < kept[0]:
-            best[method] = (wer, setting)
-    return {setting: wer for wer, setting in best.values()}
+    by_method: Dict[str, List[str]] = {}
+    for setting in sorted(merged):
+        by_method.setdefault(_method_of(setting), []).append(setting)
+    rank = merged if choose_on is None else choose_on
+    kept: Dict[str, float] = {}
+    for method, settings in by_method.items():
+        missing = [s for s in settings if s not in rank]
+        if len(settings) > 1 and missing:
+            raise ValueError(
+                f"cannot choose the scale of {method}: no WER to choose on for "
+                f"{', '.join(missing)}"
+            )
+        best = min(settings, key=lambda s: rank.get(s, 0.0))  # ties: name order
+        kept[best] = merged[best]
+    return kept
 
 
 def _read_kaldi_text(path: PathLike) -> Dict[str, List[str]]:
@@ -393,7 +408,10 @@ def read_text_results(
     if missing:
         logging.warning(
             "%d utterance(s) of %s missing from %s, scored as deletions: %s",
-            len(missing), ref_path, hyp_path, _show_ids(missing),
+            len(missing),
+            ref_path,
+            hyp_path,
+            _show_ids(missing),
         )
     results = []
     for utt in sorted(refs):

@@ -238,7 +238,7 @@ def stream_decode_and_score(
     with threads:
         device = next(iter(model.parameters())).device
         graph, to_words = load_streaming_graph(
-            lang_dir, graph_name, device, options.hotwords
+            lang_dir, graph_name, device, options.hotwords, options.graph_weights
         )
         out_dir, rows = Path(out_dir), {}
         for chunk in chunk_sizes or [options.chunk_size]:

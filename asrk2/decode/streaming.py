@@ -36,6 +36,7 @@ from asrk2.beams import SearchBeams
 from asrk2.decode.alignment import best_path_alignments
 from asrk2.decode.ctc_decode import get_lattice
 from asrk2.decode.endpoint import EndpointConfig, SegmentClock
+from asrk2.decode.graph_weights import GraphWeights
 from asrk2.decode.hotwords import HotwordOptions
 from asrk2.decode.methods import needs_redecode_final
 from asrk2.decode.stream_state import (
@@ -85,6 +86,9 @@ class StreamingOptions(SearchBeams):
       hotwords: phrases the graph is biased with, by whoever loads it
         (:func:`~asrk2.decode.methods.load_streaming_graph`); the decoder
         itself takes the graph as given.
+      graph_weights: graph scale and word bonus of HL/HLG, applied by
+        whoever loads the graph, as ``hotwords``
+        (:mod:`asrk2.decode.graph_weights`).
     """
 
     chunk_size: int = 16
@@ -92,6 +96,7 @@ class StreamingOptions(SearchBeams):
     redecode_final: Optional[bool] = None
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
     hotwords: HotwordOptions = field(default_factory=HotwordOptions)
+    graph_weights: GraphWeights = field(default_factory=GraphWeights)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -132,7 +132,7 @@ def load_recognizer(
     """
     dev = torch.device(device)
     graph, to_words = load_streaming_graph(
-        Path(lang_dir), graph_name, dev, options.hotwords
+        Path(lang_dir), graph_name, dev, options.hotwords, options.graph_weights
     )
     sp = load_bpe(Path(lang_dir) / "bpe.model")
     pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
