@@ -57,6 +57,12 @@ def test_compare_prints_the_expected_table(tmp_path: Path):
          "attention-rescoring-scale_1.0": 6.0,
          "attention-beam-search-ctc_weight_0.3": 9.5},
     )  # fmt: skip
+    # ctc's HLG decoding was tuned on dev (local/tune_graph_weights.py's file).
+    (a / "decode" / "graph-weights-dev.yaml").write_text(
+        "# tuned\ndecode:\n  graph_weights:\n    graph_scale: 0.85\n"
+        "    word_bonus: 4.0\nstreaming:\n  graph_weights:\n    graph_scale: 0.85\n"
+        "    word_bonus: 4.0\n"
+    )
     png = tmp_path / "curves.png"
     run = subprocess.run(
         [sys.executable, str(ROOT / "local" / "compare.py"), str(a), str(b),
@@ -67,13 +73,14 @@ def test_compare_prints_the_expected_table(tmp_path: Path):
     params = [CtcModel(c.model).num_params() / 1e6 for c in (ctc, att)]
     assert run.stdout == (
         "| variant | loss | params (M) | train min | epochs | train loss | valid loss"
-        " | skipped | ctc-greedy WER | hlg-1best WER | joint CTC/attention beam search"
-        " WER | attention-beam-search WER | attention-rescoring WER |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-        f"| ctc | CTC 1 | {params[0]:.2f} | 2.5 | 2 | 1.250 | 1.125 | 1"
+        " | skipped | graph scale / word bonus | ctc-greedy WER | hlg-1best WER"
+        " | joint CTC/attention beam search WER | attention-beam-search WER"
+        " | attention-rescoring WER |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        f"| ctc | CTC 1 | {params[0]:.2f} | 2.5 | 2 | 1.250 | 1.125 | 1 | 0.85 / 4"
         " | 30.50 | 7.25 | – | – | – |\n"
         f"| ctc-att | CTC 0.3 + att 0.7 (label smoothing 0.1) | {params[1]:.2f} | 2.5"
-        " | 2 | 1.250 | 1.125 | 1 | 28.00 | – | 9.50 | – | 6.00 |\n"
+        " | 2 | 1.250 | 1.125 | 1 | – | 28.00 | – | 9.50 | – | 6.00 |\n"
     )
     assert params[1] > params[0]  # the attention decoder is counted
     document = (tmp_path / "table.md").read_text()

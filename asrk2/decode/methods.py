@@ -55,6 +55,7 @@ from asrk2.lang.lexicon import read_symbol_table
 __all__ = [
     "METHODS",
     "TOKEN_METHODS",
+    "GRAPH_METHODS",
     "beam_search_key",
     "is_token_result",
     "DecoderSearch",
@@ -87,6 +88,8 @@ _NEEDS_HLG = {
     "whole-lattice-rescoring",
     "attention-rescoring",
 }
+# Methods that search HL or HLG, so that graph weights change their results.
+GRAPH_METHODS = frozenset({"hl-1best"} | _NEEDS_HLG)
 _NEEDS_G = {"nbest-rescoring", "whole-lattice-rescoring"}
 _NBEST = {"hlg-nbest", "nbest-rescoring", "attention-rescoring"}
 

@@ -1,10 +1,12 @@
 """Choosing the graph weights of the lattice 1-best on a dev set.
 
 What Kaldi's ``score.sh`` does with ``LMWT`` and ``word_ins_penalty``: decode
-a dev set with every pair of a grid and keep the pair with the lowest WER.
-The encoder runs once; each pair then costs one pruned intersection with the
-weighted graph, so the tuned WER is the WER the chosen weights give in
-:func:`~asrk2.decode.offline.decode_methods` (same graph, same beams).
+a dev set once into lattices, take the best path of each under every pair of
+a grid, and keep the pair with the lowest WER. The encoder and the pruned
+intersection run once per batch; a pair costs one shortest path. Decoding
+then applies the chosen pair to the graph itself
+(:func:`~asrk2.decode.graph_weights.weight_graph`), so that streaming and the
+server search with it too.
 
 Example::
 
@@ -27,7 +29,8 @@ from tqdm import tqdm
 from asrk2.beams import SearchBeams
 from asrk2.config import to_dict
 from asrk2.decode.ctc_decode import get_lattice, one_best_token_ids
-from asrk2.decode.graph_weights import GraphWeights, weight_graph
+from asrk2.decode.graph_weights import GraphWeights, words_per_arc
+from asrk2.decode.rescore import add_lm_scores
 from asrk2.decode.offline import encoded_batches, split_too_short
 from asrk2.decode.scoring import ErrorStats, Result, compute_wer
 from asrk2.experiment import ExperimentConfig
@@ -124,24 +127,19 @@ def encode_for_tuning(
     return batches
 
 
-def _one_best_results(
-    batches: Sequence[TuningBatch],
-    graph: k2.Fsa,
+def _reweighted_words(
+    lattice: k2.Fsa,
+    acoustic: torch.Tensor,
+    graph_scores: torch.Tensor,
+    words: torch.Tensor,
+    weights: GraphWeights,
     id2word: Dict[int, str],
-    beams: SearchBeams,
-) -> List[Result]:
-    """The lattice 1-best of every batch on ``graph``, as scoring results."""
-    results: List[Result] = []
-    for batch in batches:
-        if batch.log_probs.size(1) == 0:  # cuts too short to decode
-            results += [(c, ref, []) for c, ref in zip(batch.cut_ids, batch.refs)]
-            continue
-        lattice = get_lattice(batch.log_probs, batch.out_lens, graph, beams)
-        for cut_id, ref, hyp in zip(
-            batch.cut_ids, batch.refs, one_best_token_ids(lattice)
-        ):
-            results.append((cut_id, ref, [id2word[i] for i in hyp]))
-    return results
+) -> List[List[str]]:
+    """The best path's words of each lattice under ``weights``."""
+    lattice.scores = (
+        acoustic + weights.graph_scale * graph_scores + weights.word_bonus * words
+    )
+    return [[id2word[i] for i in hyp] for hyp in one_best_token_ids(lattice)]
 
 
 def weight_grid_stats(
@@ -153,6 +151,14 @@ def weight_grid_stats(
 ) -> Dict[GraphWeights, ErrorStats]:
     """Errors of the lattice 1-best for every pair of ``grid``.
 
+    Each batch is intersected once, with the graph as compiled; every pair
+    then re-scores the lattice's arcs (acoustic + scale * graph + bonus *
+    words) and takes its best path, as Kaldi's ``lattice-scale`` and
+    ``lattice-add-penalty`` do before ``lattice-best-path``. Decoding with
+    the weighted graph (:func:`weight_graph`) gives the same path when it
+    survives the pruning of the unweighted search, which the output beam
+    keeps.
+
     Args:
       batches: from :func:`encode_for_tuning`.
       graph: HL or HLG as compiled (word aux labels); it is not modified.
@@ -162,17 +168,28 @@ def weight_grid_stats(
     Returns:
       ``{weights: errors}`` in the grid's order.
     """
-    stats: Dict[GraphWeights, ErrorStats] = {}
-    for weights in tqdm(grid.weights(), desc="graph weights", leave=False):
-        weighted = weight_graph(graph.clone(), weights)
-        stats[weights] = compute_wer(
-            _one_best_results(batches, weighted, id2word, beams)
-        )
+    pairs = grid.weights()
+    results: Dict[GraphWeights, List[Result]] = {w: [] for w in pairs}
+    graph = add_lm_scores(graph.clone())
+    for batch in tqdm(batches, desc="graph weights", leave=False):
+        if batch.log_probs.size(1) == 0:  # cuts too short to decode
+            for w in pairs:
+                results[w] += [(c, r, []) for c, r in zip(batch.cut_ids, batch.refs)]
+            continue
+        lattice = get_lattice(batch.log_probs, batch.out_lens, graph, beams)
+        graph_scores = lattice.lm_scores.detach().clone()
+        acoustic = lattice.scores.detach() - graph_scores
+        words = words_per_arc(lattice)
+        for w in pairs:
+            hyps = _reweighted_words(lattice, acoustic, graph_scores, words, w, id2word)
+            results[w] += list(zip(batch.cut_ids, batch.refs, hyps))
+    stats = {w: compute_wer(results[w]) for w in pairs}
+    for w in pairs:
         log.info(
             "graph_scale %g, word_bonus %g: %s",
-            weights.graph_scale,
-            weights.word_bonus,
-            stats[weights].wer_line(),
+            w.graph_scale,
+            w.word_bonus,
+            stats[w].wer_line(),
         )
     return stats
 

@@ -61,6 +61,8 @@ class ExperimentSummary:
       skipped_batches: batches skipped for non-finite losses, in all.
       valid_wer: greedy-CTC valid WER per epoch.
       wer: test WER per method (best over its scales).
+      graph_weights: ``scale / bonus`` of HLG decoding, as tuned on a dev set
+        (``decode/graph-weights-*.yaml``); ``–`` if not tuned.
     """
 
     name: str
@@ -73,6 +75,19 @@ class ExperimentSummary:
     skipped_batches: int
     valid_wer: List[float] = field(default_factory=list)
     wer: Dict[str, float] = field(default_factory=dict)
+    graph_weights: str = "–"
+
+
+def _tuned_graph_weights(exp_dir: Path) -> str:
+    """``scale / bonus`` from the experiment's tuned graph weights, or ``–``."""
+    for path in sorted((exp_dir / "decode").glob("graph-weights-*.yaml")):
+        with open(path) as f:
+            weights = ((yaml.safe_load(f) or {}).get("decode") or {}).get(
+                "graph_weights"
+            )
+        if weights:
+            return f"{weights['graph_scale']:g} / {weights['word_bonus']:g}"
+    return "–"
 
 
 def loss_description(config: ExperimentConfig) -> str:
@@ -138,6 +153,7 @@ def summarize(exp_dir: Path, test_set: str = "test") -> ExperimentSummary:
         skipped_batches=sum(r.get("skipped_batches", 0) for r in rows),
         valid_wer=[r["valid_wer"] for r in rows if "valid_wer" in r],
         wer=wer,
+        graph_weights=_tuned_graph_weights(exp_dir),
     )
 
 
@@ -154,9 +170,9 @@ def markdown_table(rows: Sequence[ExperimentSummary]) -> str:
     columns = " | ".join(f"{COLUMN_NAMES.get(m, m)} WER" for m in TABLE_METHODS)
     header = (
         "| variant | loss | params (M) | train min | epochs | train loss | "
-        f"valid loss | skipped | {columns} |"
+        f"valid loss | skipped | graph scale / word bonus | {columns} |"
     )
-    lines = [header, "|" + "---|" * (8 + len(TABLE_METHODS))]
+    lines = [header, "|" + "---|" * (9 + len(TABLE_METHODS))]
     for r in rows:
         cells = [
             r.name,
@@ -167,6 +183,7 @@ def markdown_table(rows: Sequence[ExperimentSummary]) -> str:
             f"{r.train_loss:.3f}",
             f"{r.valid_loss:.3f}",
             str(r.skipped_batches),
+            r.graph_weights,
         ] + [_cell(r.wer.get(m)) for m in TABLE_METHODS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -192,7 +209,10 @@ def results_document(
         f"Made by `{command}` on {machine_info()}, {date.today().isoformat()}.",
         "",
         f"WER columns: % on the `{test_set}` set; a method with several scales "
-        "shows its best one (chosen on that set). Train/valid loss: per frame, "
+        "shows its best one (chosen on that set). Graph scale / word bonus: the "
+        "weights of HLG decoding, tuned per experiment on the dev set "
+        "(`local/tune_graph_weights.py`); they apply to hlg-1best and to the "
+        "n-best of attention rescoring. Train/valid loss: per frame, "
         "last epoch, of each experiment's own loss (not comparable across "
         "losses). Skipped: batches with a non-finite loss. `–`: the method "
         "does not fit the model or was not run. The plot's valid WER is greedy "

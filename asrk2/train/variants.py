@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
 from asrk2.config import load_yaml
+from asrk2.decode.methods import GRAPH_METHODS
 from asrk2.decode.scoring import read_wer_summary
 from asrk2.experiment import ExperimentConfig
 from asrk2.utils import atomic_write_text
@@ -176,6 +177,7 @@ def run_variant(
     extra_overrides: Optional[List[str]] = None,
     methods: Sequence[str] = ("ctc-greedy",),
     decode_args: Sequence[str] = (),
+    tune_cuts: Optional[Union[str, Path]] = None,
 ) -> VariantResult:
     """Trains and scores one variant, or returns its stored result.
 
@@ -190,6 +192,10 @@ def run_variant(
       extra_overrides: appended to every variant's (e.g. thread counts).
       methods: ``local/decode.py`` methods, decoded in one run.
       decode_args: more ``local/decode.py`` options (e.g. ``--beam-size 4``).
+      tune_cuts: a dev set: when a method searches HL/HLG, the graph scale
+        and word bonus are tuned on it first (``local/tune_graph_weights.py``)
+        and the test set is decoded with them, so that each variant (each
+        vocabulary, each loss) gets the weights that suit it.
     Returns:
       The variant's result, also saved as ``<exp_dir>/result.json``.
     """
@@ -202,12 +208,15 @@ def run_variant(
     if not train_path.is_absolute():
         train_path = recipe / train_path
     fingerprint = _fingerprint(Path(config), overrides, train_path)
+    weights_file = exp_dir / "decode" / "graph-weights-dev.yaml"
+    tune = tune_cuts is not None and bool(GRAPH_METHODS & set(methods))
+    decode_args = list(decode_args) + (["--config", str(weights_file)] if tune else [])
     stored = _stored_result(result_path)
     if stored is not None:
         if (
             stored.fingerprint == fingerprint
             and stored.has_methods(methods)
-            and stored.decode_args == list(decode_args)
+            and stored.decode_args == decode_args
         ):
             log.info("Variant %s is up to date (%s)", variant.name, result_path)
             return stored
@@ -235,7 +244,15 @@ def run_variant(
     ]  # fmt: skip
     for method in methods:
         decode += ["--method", method]
-    _run(decode + list(decode_args), recipe, exp_dir / "decode.log")
+    if tune:
+        tune_cmd = [
+            sys.executable, str(ROOT / "local/tune_graph_weights.py"),
+            "--exp-dir", str(exp_dir), "--lang-dir", str(lang_dir),
+            "--cuts", str(tune_cuts), "--epoch", str(num_epochs), "--avg", "1",
+            "--out", str(weights_file),
+        ]  # fmt: skip
+        _run(tune_cmd, recipe, exp_dir / "tune.log")
+    _run(decode + decode_args, recipe, exp_dir / "decode.log")
     wers = read_wer_summary(exp_dir / "decode/wer-summary-test.txt")
     # The summary lists settings best first; ``wer`` is the first method's.
     first = [w for k, w in wers.items() if k.startswith(methods[0])]
@@ -255,7 +272,7 @@ def run_variant(
         train_seconds=float(sum(r["seconds"] for r in rows)),
         fingerprint=fingerprint,
         wers=wers,
-        decode_args=list(decode_args),
+        decode_args=decode_args,
     )
     atomic_write_text(result_path, json.dumps(asdict(result), indent=1) + "\n")
     return result
