@@ -31,6 +31,12 @@ def main() -> None:
     parser.add_argument("exp_dirs", type=Path, nargs="+")
     parser.add_argument("--test-set", default="test")
     parser.add_argument(
+        "--choose-set",
+        default="dev",
+        help="the set whose wer-summary chooses the scale of a method with "
+        "several ('' for the test set itself)",
+    )
+    parser.add_argument(
         "--out", type=Path, help="also write a results file (header and table)"
     )
     parser.add_argument("--plot", type=Path, help="PNG of the valid WER curves")
@@ -45,7 +51,7 @@ def main() -> None:
     rows, missing = [], []
     for exp_dir in args.exp_dirs:
         try:
-            rows.append(summarize(exp_dir, args.test_set))
+            rows.append(summarize(exp_dir, args.test_set, args.choose_set or None))
         except (FileNotFoundError, ValueError) as e:
             if not args.skip_missing:
                 sys.exit(f"error: {e}")

@@ -95,7 +95,7 @@ def main() -> None:
                 variant, Path.cwd(), args.config, args.exp_root, args.train_cuts,
                 args.valid_cuts, args.test_cuts, lang_dir, args.epochs,
                 methods=methods, decode_args=args.decode_arg + variant.decode_args,
-                tune_cuts=args.valid_cuts,
+                dev_cuts=args.valid_cuts,
             )  # fmt: skip
         except (RuntimeError, OSError, KeyError, ValueError) as e:
             logging.error("Variant %s failed: %s", variant.name, e)

@@ -192,3 +192,17 @@ def test_an_experiment_of_an_older_config_version_still_compares(tmp_path: Path)
                         mmi_den_pruned=mmi["den_pruned"])  # fmt: skip
     (exp / "config.yaml").write_text(yaml.safe_dump(data))
     assert summarize(exp).wer == {"ctc-greedy": 30.5}
+
+
+def test_a_scale_is_chosen_on_the_dev_summary_when_there_is_one(tmp_path: Path):
+    from asrk2.train.compare import summarize
+
+    test = {"ctc-greedy": 28.0, "attention-rescoring-scale_0.5": 6.5,
+            "attention-rescoring-scale_1.0": 6.0}  # fmt: skip
+    exp = _experiment(tmp_path, "ctc-att", _tiny(ctc_weight=0.3), test)
+    assert summarize(exp).wer["attention-rescoring"] == 6.0  # no dev: test's best
+    dev = ["settings\tWER", "attention-rescoring-scale_0.5\t3.0",
+           "attention-rescoring-scale_1.0\t4.0", "ctc-greedy\t20.0"]  # fmt: skip
+    (exp / "decode" / "wer-summary-dev.txt").write_text("\n".join(dev) + "\n")
+    assert summarize(exp).wer == {"ctc-greedy": 28.0, "attention-rescoring": 6.5}
+    assert summarize(exp, choose_set=None).wer["attention-rescoring"] == 6.0

@@ -56,6 +56,7 @@ __all__ = [
     "METHODS",
     "TOKEN_METHODS",
     "GRAPH_METHODS",
+    "SWEPT_METHODS",
     "beam_search_key",
     "is_token_result",
     "DecoderSearch",
@@ -91,6 +92,8 @@ _NEEDS_HLG = {
 # Methods that search HL or HLG, so that graph weights change their results.
 GRAPH_METHODS = frozenset({"hl-1best"} | _NEEDS_HLG)
 _NEEDS_G = {"nbest-rescoring", "whole-lattice-rescoring"}
+# Methods with one result per scale (``-lm_scale_X``, ``-scale_X``).
+SWEPT_METHODS = frozenset(_NEEDS_G | {"attention-rescoring"})
 _NBEST = {"hlg-nbest", "nbest-rescoring", "attention-rescoring"}
 
 # The batch's best token ids under the attention decoder, for these options.

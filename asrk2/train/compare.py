@@ -115,8 +115,15 @@ def loss_description(config: ExperimentConfig) -> str:
     return " + ".join(parts)
 
 
-def summarize(exp_dir: Path, test_set: str = "test") -> ExperimentSummary:
+def summarize(
+    exp_dir: Path, test_set: str = "test", choose_set: Optional[str] = "dev"
+) -> ExperimentSummary:
     """Reads one experiment dir.
+
+    A method with several settings (scales) gets the test WER of the setting
+    with the lowest WER on ``choose_set`` when the experiment decoded that
+    set with all of them (``decode/wer-summary-<choose_set>.txt``), else its
+    lowest test WER.
 
     Raises:
       FileNotFoundError: no ``config.yaml`` or ``metrics.jsonl`` (naming it).
@@ -137,11 +144,18 @@ def summarize(exp_dir: Path, test_set: str = "test") -> ExperimentSummary:
     ]
     if not rows:
         raise ValueError(f"{exp_dir}/metrics.jsonl: no epoch finished yet")
-    wer: Dict[str, float] = {}
+    settings: Dict[str, Dict[str, float]] = {}
     for path in sorted((exp_dir / "decode").glob(f"wer-summary-{test_set}*.txt")):
         for key, value in read_wer_summary(path).items():
             method = next((m for m in TABLE_METHODS if key.startswith(m)), key)
-            wer[method] = min(value, wer.get(method, float("inf")))
+            settings.setdefault(method, {})[key] = value
+    dev_path = exp_dir / "decode" / f"wer-summary-{choose_set}.txt"
+    dev = read_wer_summary(dev_path) if choose_set and dev_path.is_file() else {}
+    wer: Dict[str, float] = {}
+    for method, values in settings.items():
+        # The setting best on the dev set when it has them all, else on test.
+        rank = dev if all(k in dev for k in values) else values
+        wer[method] = values[min(sorted(values), key=lambda k: rank[k])]
     return ExperimentSummary(
         name=exp_dir.name,
         loss=loss_description(config),
@@ -209,7 +223,8 @@ def results_document(
         f"Made by `{command}` on {machine_info()}, {date.today().isoformat()}.",
         "",
         f"WER columns: % on the `{test_set}` set; a method with several scales "
-        "shows its best one (chosen on that set). Graph scale / word bonus: the "
+        "shows the one best on the dev set (where decoded; else the one best "
+        "on this set). Graph scale / word bonus: the "
         "weights of HLG decoding, tuned per experiment on the dev set "
         "(`local/tune_graph_weights.py`); they apply to hlg-1best and to the "
         "n-best of attention rescoring. Train/valid loss: per frame, "

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
 from asrk2.config import load_yaml
-from asrk2.decode.methods import GRAPH_METHODS
+from asrk2.decode.methods import GRAPH_METHODS, SWEPT_METHODS
 from asrk2.decode.scoring import read_wer_summary
 from asrk2.experiment import ExperimentConfig
 from asrk2.utils import atomic_write_text
@@ -177,7 +177,7 @@ def run_variant(
     extra_overrides: Optional[List[str]] = None,
     methods: Sequence[str] = ("ctc-greedy",),
     decode_args: Sequence[str] = (),
-    tune_cuts: Optional[Union[str, Path]] = None,
+    dev_cuts: Optional[Union[str, Path]] = None,
 ) -> VariantResult:
     """Trains and scores one variant, or returns its stored result.
 
@@ -192,10 +192,12 @@ def run_variant(
       extra_overrides: appended to every variant's (e.g. thread counts).
       methods: ``local/decode.py`` methods, decoded in one run.
       decode_args: more ``local/decode.py`` options (e.g. ``--beam-size 4``).
-      tune_cuts: a dev set: when a method searches HL/HLG, the graph scale
+      dev_cuts: a dev set. When a method searches HL/HLG, the graph scale
         and word bonus are tuned on it first (``local/tune_graph_weights.py``)
         and the test set is decoded with them, so that each variant (each
-        vocabulary, each loss) gets the weights that suit it.
+        vocabulary, each loss) gets the weights that suit it. When a method
+        has several scales, the dev set is decoded too, and the scale is
+        chosen on it (:func:`asrk2.train.compare.summarize`).
     Returns:
       The variant's result, also saved as ``<exp_dir>/result.json``.
     """
@@ -209,7 +211,7 @@ def run_variant(
         train_path = recipe / train_path
     fingerprint = _fingerprint(Path(config), overrides, train_path)
     weights_file = exp_dir / "decode" / "graph-weights-dev.yaml"
-    tune = tune_cuts is not None and bool(GRAPH_METHODS & set(methods))
+    tune = dev_cuts is not None and bool(GRAPH_METHODS & set(methods))
     decode_args = list(decode_args) + (["--config", str(weights_file)] if tune else [])
     stored = _stored_result(result_path)
     if stored is not None:
@@ -248,11 +250,15 @@ def run_variant(
         tune_cmd = [
             sys.executable, str(ROOT / "local/tune_graph_weights.py"),
             "--exp-dir", str(exp_dir), "--lang-dir", str(lang_dir),
-            "--cuts", str(tune_cuts), "--epoch", str(num_epochs), "--avg", "1",
+            "--cuts", str(dev_cuts), "--epoch", str(num_epochs), "--avg", "1",
             "--out", str(weights_file),
         ]  # fmt: skip
         _run(tune_cmd, recipe, exp_dir / "tune.log")
     _run(decode + decode_args, recipe, exp_dir / "decode.log")
+    if dev_cuts is not None and SWEPT_METHODS & set(methods):
+        on_dev = [a if a != str(test_cuts) else str(dev_cuts) for a in decode]
+        on_dev[on_dev.index("--test-set") + 1] = "dev"
+        _run(on_dev + decode_args, recipe, exp_dir / "decode-dev.log")
     wers = read_wer_summary(exp_dir / "decode/wer-summary-test.txt")
     # The summary lists settings best first; ``wer`` is the first method's.
     first = [w for k, w in wers.items() if k.startswith(methods[0])]
