@@ -18,6 +18,7 @@ The file lists every pair's WER in comments. Tune on a dev set, never on the
 test set whose WER you report.
 """
 import argparse
+import logging
 import sys
 from pathlib import Path
 import torch
@@ -75,6 +76,13 @@ def main() -> None:
     batches = encode_for_tuning(model.to(device), cuts, config, device)
     stats = weight_grid_stats(batches, graph, id2word, config.decode.beams(), grid)
     weights = best_graph_weights(stats)
+    if grid.on_edge(weights):
+        logging.warning(
+            "graph_scale %g, word_bonus %g is on the edge of the grid: a wider one "
+            "(--graph-scales, --word-bonuses) may do better",
+            weights.graph_scale,
+            weights.word_bonus,
+        )
     text = tuned_options_yaml(
         weights, stats, f"the {args.graph} 1-best on {args.cuts.name}"
     )

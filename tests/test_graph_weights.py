@@ -236,3 +236,11 @@ def test_dev_chooses_the_scale_of_the_test_table(tmp_path: Path) -> None:
         merge_wer_summaries(
             [tmp_path / "test.txt"], True, {"nbest-rescoring-lm_scale_0.3": 1.0}
         )
+
+
+def test_the_grid_says_when_the_best_pair_is_on_its_edge() -> None:
+    grid = WeightGrid([0.5, 1.0, 1.5], [0.0, 2.0, 4.0])
+    assert not grid.on_edge(GraphWeights(1.0, 2.0))
+    assert grid.on_edge(GraphWeights(1.0, 4.0)) and grid.on_edge(GraphWeights(0.5, 2.0))
+    # An axis of one value has no edge to widen.
+    assert not WeightGrid([1.0], [0.0, 2.0, 4.0]).on_edge(GraphWeights(1.0, 2.0))

@@ -73,6 +73,18 @@ class WeightGrid:
         for scale in self.graph_scales:
             GraphWeights(graph_scale=scale)  # raises on a scale <= 0
 
+    def on_edge(self, weights: GraphWeights) -> bool:
+        """Whether ``weights`` lie on the grid's border (where a wider grid
+        might do better), on an axis with more than one value."""
+        edges = [
+            (self.graph_scales, weights.graph_scale),
+            (self.word_bonuses, weights.word_bonus),
+        ]
+        return any(
+            len(set(axis)) > 1 and value in (min(axis), max(axis))
+            for axis, value in edges
+        )
+
     def weights(self) -> List[GraphWeights]:
         """Every pair, graph scale major, each once."""
         pairs = [
