@@ -6,10 +6,11 @@ Usage:
         --cuts data/fbank/synth_cuts_dev.jsonl.gz --avg 2 \
         --out exp/demo/decode/graph-weights-dev.yaml
 
-Decodes the cuts with the lattice 1-best (--graph, HLG by default) once per
-pair of --graph-scales x --word-bonuses (Kaldi's LMWT / word_ins_penalty sweep
-of score.sh; see asrk2/decode/graph_weights.py) and writes the pair with the
-lowest WER as a YAML file with a ``decode`` and a ``streaming`` section,
+Decodes the cuts once into lattices on --graph (HLG by default), takes each
+lattice's best path under every pair of --graph-scales x --word-bonuses
+(Kaldi's LMWT / word_ins_penalty sweep of score.sh; see
+asrk2/decode/graph_weights.py and asrk2/decode/tuning.py) and writes the pair
+with the lowest WER as a YAML file with a ``decode`` and a ``streaming`` section,
 which local/decode.py and local/stream_decode.py read with --config:
 
     python local/decode.py ... --config exp/demo/decode/graph-weights-dev.yaml
@@ -21,6 +22,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+
 import torch
 
 from asrk2.checkpoint import load_model_or_exit

@@ -45,6 +45,15 @@ class GraphWeights:
         if not self.graph_scale > 0:
             raise ValueError(f"graph_scale must be > 0, got {self.graph_scale}")
 
+    def apply(self, graph_scores: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+        """``graph_scale * graph_scores + word_bonus * words``, per arc.
+
+        Args:
+          graph_scores: (num_arcs,) the graph's (lexicon + LM) part of each arc.
+          words: (num_arcs,) words on each arc (:func:`words_per_arc`).
+        """
+        return self.graph_scale * graph_scores + self.word_bonus * words
+
     @property
     def is_identity(self) -> bool:
         """Whether these weights leave a graph as it is."""
@@ -84,8 +93,8 @@ def weight_graph(graph: k2.Fsa, weights: GraphWeights) -> k2.Fsa:
     """
     if weights.is_identity:
         return graph
-    bonus = weights.word_bonus * words_per_arc(graph)
-    graph.scores = weights.graph_scale * graph.scores.detach() + bonus
+    words = words_per_arc(graph)
+    graph.scores = weights.apply(graph.scores.detach(), words)
     if hasattr(graph, "lm_scores"):
-        graph.lm_scores = weights.graph_scale * graph.lm_scores + bonus
+        graph.lm_scores = weights.apply(graph.lm_scores, words)
     return graph

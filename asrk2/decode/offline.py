@@ -48,6 +48,7 @@ __all__ = [
     "decode_dataset",
     "decode_and_score",
     "split_too_short",
+    "reference_words",
     "encoded_batches",
 ]
 
@@ -138,6 +139,11 @@ def split_too_short(cuts: CutSet) -> Tuple[CutSet, List[Cut]]:
     return cuts.filter(lambda cut: cut.id not in ids), too_short
 
 
+def reference_words(cut: Cut) -> List[str]:
+    """The words of all the cut's supervisions, in order."""
+    return " ".join(sup.text or "" for sup in cut.supervisions).split()
+
+
 @torch.no_grad()
 def decode_methods(
     model: CtcModel,
@@ -220,8 +226,7 @@ def decode_methods(
         )
     for key in results:
         for cut in too_short:
-            ref = " ".join(sup.text or "" for sup in cut.supervisions).split()
-            results[key].append((cut.id, ref, []))
+            results[key].append((cut.id, reference_words(cut), []))
     return dict(results)
 
 

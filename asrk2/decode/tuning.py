@@ -31,7 +31,7 @@ from asrk2.config import to_dict
 from asrk2.decode.ctc_decode import get_lattice, one_best_token_ids
 from asrk2.decode.graph_weights import GraphWeights, words_per_arc
 from asrk2.decode.rescore import add_lm_scores
-from asrk2.decode.offline import encoded_batches, split_too_short
+from asrk2.decode.offline import encoded_batches, reference_words, split_too_short
 from asrk2.decode.scoring import ErrorStats, Result, compute_wer
 from asrk2.experiment import ExperimentConfig
 from asrk2.model.ctc_model import CtcModel
@@ -129,9 +129,7 @@ def encode_for_tuning(
         for ids, texts, enc, lens in encoded_batches(model, cuts, config, device)
     ]
     if too_short:
-        refs = [
-            " ".join(s.text or "" for s in c.supervisions).split() for c in too_short
-        ]
+        refs = [reference_words(c) for c in too_short]
         empty = torch.zeros(len(too_short), 0, 1)
         batches.append(
             TuningBatch([c.id for c in too_short], refs, empty, torch.zeros(0))
@@ -148,9 +146,7 @@ def _reweighted_words(
     id2word: Dict[int, str],
 ) -> List[List[str]]:
     """The best path's words of each lattice under ``weights``."""
-    lattice.scores = (
-        acoustic + weights.graph_scale * graph_scores + weights.word_bonus * words
-    )
+    lattice.scores = acoustic + weights.apply(graph_scores, words)
     return [[id2word[i] for i in hyp] for hyp in one_best_token_ids(lattice)]
 
 
